@@ -1,0 +1,170 @@
+"""Start the real `worker serve` on a free port and talk to it over HTTPS."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker.resources import DEMO_CA, demo_file
+
+CA = demo_file(DEMO_CA)
+START_TIMEOUT = 30.0
+USERS = {"alice": "wonderland", "bob": "builder"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    url: str
+    stderr_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        user: str | None = "alice",
+        raw_body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """One HTTPS request that trusts only the shipped CA."""
+        context = ssl.create_default_context(cafile=str(CA))
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=30)
+        sent = dict(headers or {})
+        if user is not None:
+            token = base64.b64encode(f"{user}:{USERS[user]}".encode()).decode()
+            sent["Authorization"] = f"Basic {token}"
+        payload = raw_body if raw_body is not None else (
+            None if body is None else json.dumps(body).encode()
+        )
+        try:
+            conn.request(method, path, body=payload, headers=sent)
+            response = conn.getresponse()
+            return Reply(response.status, dict(response.getheaders()), response.read())
+        finally:
+            conn.close()
+
+    def cli(self, *args: str, user: str = "alice", stdin: bytes | None = None,
+            timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, "WORKER_URL": self.url, "WORKER_USER": user,
+               "WORKER_PASSWORD": USERS[user], **self.extra_env}
+        return subprocess.run(
+            [sys.executable, "-m", "worker", *args],
+            env=env, input=stdin or b"", capture_output=True, timeout=timeout, check=False,
+        )
+
+    def run_job(self, command: str, *args: str, user: str = "alice") -> int:
+        reply = self.request("POST", "/jobs/run", {"command": command, "args": list(args)},
+                             user=user)
+        assert reply.status == 201, reply.body
+        return int(reply.json()["id"])
+
+    def status(self, job_id: int, user: str = "alice") -> dict[str, Any]:
+        reply = self.request("GET", f"/jobs/{job_id}/status", user=user)
+        assert reply.status == 200, reply.body
+        return dict(reply.json())
+
+    def output(self, job_id: int, user: str = "alice") -> str:
+        reply = self.request("GET", f"/jobs/{job_id}/out", user=user)
+        assert reply.status == 200, reply.body
+        return str(reply.json()["output"])
+
+    def wait_for(self, job_id: int, predicate: Callable[[dict[str, Any]], bool],
+                 timeout: float = 20.0, user: str = "alice") -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.status(job_id, user=user)
+            if predicate(state):
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} never matched; last status {state}")
+            time.sleep(0.05)
+
+    def wait_final(self, job_id: int, timeout: float = 20.0, user: str = "alice") -> dict[str, Any]:
+        return self.wait_for(job_id, lambda s: s["status"] != "running", timeout, user)
+
+
+def start_server(tmp_path: Path, *extra: str) -> Server:
+    port = free_port()
+    stderr_path = tmp_path / f"serve-{port}.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker", "serve", "--port", str(port), *extra],
+            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # our own group, so teardown can reach every piece
+        )
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    deadline = time.monotonic() + START_TIMEOUT
+    seen = b""
+    while b"listening on" not in seen:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(process)
+            raise RuntimeError(
+                f"worker serve did not start: {seen!r} {stderr_path.read_text(errors='replace')}"
+            )
+        chunk = process.stdout.read(4096)
+        if chunk:
+            seen += chunk
+        else:
+            time.sleep(0.02)
+    return Server(process, port, f"https://127.0.0.1:{port}", stderr_path)
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int | None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the group this test made
+            process.wait()
+    if process.stdout:
+        process.stdout.close()
+    return process.returncode
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    instance = start_server(tmp_path_factory.mktemp("serve"), "--kill-grace", "1")
+    yield instance
+    stop_server(instance.process)
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
+    instance = start_server(tmp_path, "--kill-grace", "1")
+    yield instance
+    stop_server(instance.process)

@@ -1,0 +1,151 @@
+"""The HTTPS API: routes, authentication and the JSON error contract."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
+from sanic.response import HTTPResponse, json
+
+from worker.api import parse
+from worker.api.auth import REALM, UserStore
+from worker.api.executor_client import ExecutorClient
+from worker.config import ApiConfig
+from worker.errors import Unauthorized, WorkerError
+from worker.protocol import (
+    MAX_OUTPUT_CHUNK,
+    GetStatus,
+    JobCreated,
+    JobInfo,
+    JobSnapshot,
+    KillJob,
+    OutputChunk,
+    ReadOutput,
+    RunJob,
+)
+
+log = logging.getLogger("worker.api")
+
+
+def create_app(config: ApiConfig, users: UserStore, executor: ExecutorClient) -> Sanic[Any, Any]:
+    app: Sanic[Any, Any] = Sanic("worker", configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = config.max_body
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    # Proxy headers are never trusted: the peer is who it is.
+    app.config.PROXIES_COUNT = 0
+    app.config.REAL_IP_HEADER = None
+    app.config.FORWARDED_SECRET = None
+
+    @app.on_request
+    async def authenticate(request: Request) -> None:
+        request.ctx.user = await users.authenticate(request.headers.get("authorization"))
+
+    @app.post("/jobs/run")
+    async def run(request: Request) -> HTTPResponse:
+        command, args = parse.run_body(request.body)
+        reply = await executor.call(
+            lambda rid: RunJob(rid, request.ctx.user, command, args), JobCreated
+        )
+        return json({"id": reply.job_id}, status=201)
+
+    @app.get("/jobs/<raw_id>/status")
+    async def status(request: Request, raw_id: str) -> HTTPResponse:
+        job_id = parse.job_id(raw_id)
+        reply = await executor.call(lambda rid: GetStatus(rid, request.ctx.user, job_id), JobInfo)
+        return json(status_body(reply.job))
+
+    @app.get("/jobs/<raw_id>/out")
+    async def out(request: Request, raw_id: str) -> HTTPResponse | None:
+        job_id = parse.job_id(raw_id)
+        user = request.ctx.user
+        raw = request.args.get("format", "json") == "raw"
+
+        async def chunk(offset: int) -> OutputChunk:
+            return await executor.call(
+                lambda rid: ReadOutput(rid, user, job_id, offset, MAX_OUTPUT_CHUNK), OutputChunk
+            )
+
+        first = await chunk(0)
+        if not raw:
+            pieces = [first.data]
+            offset = len(first.data)
+            while len(pieces[-1]) == MAX_OUTPUT_CHUNK:
+                pieces.append((await chunk(offset)).data)
+                offset += len(pieces[-1])
+            output = b"".join(pieces).decode("utf-8", "replace")
+            return json({"id": job_id, "output": output})
+        response = await request.respond(
+            content_type="application/octet-stream",
+            headers={"X-Job-Status": first.status.value},
+        )
+        data, offset = first.data, 0
+        while data:
+            await response.send(data)
+            offset += len(data)
+            if len(data) < MAX_OUTPUT_CHUNK:
+                break
+            data = (await chunk(offset)).data
+        await response.eof()
+        return None
+
+    @app.put("/jobs/<raw_id>/kill")
+    async def kill(request: Request, raw_id: str) -> HTTPResponse:
+        job_id = parse.job_id(raw_id)
+        reply = await executor.call(lambda rid: KillJob(rid, request.ctx.user, job_id), JobInfo)
+        return json({"id": reply.job.id, "status": reply.job.status.value})
+
+    @app.exception(Exception)
+    async def on_error(request: Request, exc: Exception) -> HTTPResponse:
+        return error_response(request, exc, config)
+
+    return app
+
+
+def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPResponse:
+    headers: dict[str, str] = {}
+    if isinstance(exc, WorkerError):
+        status, message = exc.http_status, exc.message
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = REALM
+    elif isinstance(exc, NotFound):
+        status, message = 404, f"no such endpoint: {request.method} {request.path}"
+    elif isinstance(exc, MethodNotAllowed):
+        status, message = 405, f"method {request.method} is not allowed on {request.path}"
+        allowed = getattr(exc, "allowed_methods", None)
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
+    elif isinstance(exc, PayloadTooLarge):
+        status, message = 413, f"request body is larger than {config.max_body} bytes"
+    elif isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
+        status, message = exc.status_code, str(exc) or "bad request"
+    else:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        status, message = 500, "internal server error"
+    if status >= 500 and isinstance(exc, WorkerError):
+        log.error("%s %s: %s", request.method, request.path, message)
+    return json({"error": message}, status=status, headers=headers)
+
+
+def status_body(job: JobSnapshot) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "pid": job.pid,
+        "command": job.command,
+        "args": list(job.args),
+        "started_at": _iso(job.started_at),
+        "ended_at": _iso(job.ended_at),
+    }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,92 @@
+"""The API's side of the executor pipe.
+
+One reader task owns the pipe's incoming side and resolves a future per
+request id, so any number of handlers can wait on the executor at once and the
+event loop never blocks on the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+from collections.abc import Callable
+from typing import TypeVar
+
+from worker.errors import ExecutorUnavailable, WorkerError, from_code
+from worker.protocol import ErrorReply, ProtocolError, Reply, Request, encode, read_message
+
+log = logging.getLogger("worker.api")
+
+R = TypeVar("R", bound=Reply)
+
+GONE = "the executor is not running; restart `worker serve`"
+
+
+class ExecutorClient:
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def connect(self, sock: socket.socket) -> None:
+        reader, self._writer = await asyncio.open_connection(sock=sock)
+        self._reader_task = asyncio.create_task(self._read_replies(reader))
+
+    async def call(self, make: Callable[[int], Request], expect: type[R]) -> R:
+        """Send the request built by ``make(request_id)`` and await its reply.
+
+        An ``ErrorReply`` is raised as the ``WorkerError`` it stands for.
+        """
+        if self._closed or self._writer is None:
+            raise ExecutorUnavailable(GONE)
+        request_id = next(self._ids)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            self._writer.write(encode(make(request_id)))
+            await self._writer.drain()
+            reply = await future
+        except (ConnectionError, RuntimeError) as exc:
+            raise ExecutorUnavailable(GONE) from exc
+        finally:
+            self._pending.pop(request_id, None)
+        if isinstance(reply, ErrorReply):
+            raise from_code(reply.code, reply.message)
+        if not isinstance(reply, expect):
+            raise WorkerError(f"executor sent {type(reply).__name__}, expected {expect.__name__}")
+        return reply
+
+    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                message = await read_message(reader)
+                if message is None:
+                    break
+                future = self._pending.get(getattr(message, "request_id", -1))
+                if future is not None and not future.done():
+                    future.set_result(message)  # type: ignore[arg-type]
+        except (ProtocolError, ConnectionError) as exc:
+            log.error("executor pipe broken: %s", exc)
+        finally:
+            self._fail_all()
+
+    def _fail_all(self) -> None:
+        self._closed = True
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ExecutorUnavailable(GONE))
+
+    @property
+    def available(self) -> bool:
+        return not self._closed
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()

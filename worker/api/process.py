@@ -1,0 +1,98 @@
+"""Starting the API process (parent side) and its entry point (child side)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
+
+from worker.config import ApiConfig
+from worker.errors import WorkerError
+
+# Messages the API child sends up its status pipe to `worker serve`.
+READY = "ready"
+FAILED = "failed"
+
+
+def start_api(
+    ctx: SpawnContext, executor_conn: Connection, status_conn: Connection, config: ApiConfig
+) -> SpawnProcess:
+    process = ctx.Process(
+        target=api_main,
+        args=(executor_conn, status_conn, config),
+        name="worker-api",
+        daemon=False,
+    )
+    process.start()
+    return process
+
+
+def api_main(executor_conn: Connection, status_conn: Connection, config: ApiConfig) -> None:
+    logging.basicConfig(level=logging.WARNING, format="worker api: %(message)s")
+    executor_sock = socket.socket(fileno=os.dup(executor_conn.fileno()))
+    executor_conn.close()
+    try:
+        app, listener, tls = _prepare(config, executor_sock)
+    except WorkerError as exc:
+        status_conn.send((FAILED, exc.message))
+        raise SystemExit(1) from None
+
+    @app.after_server_start
+    async def announce(_app: Any) -> None:
+        status_conn.send((READY, config.url))
+
+    app.run(
+        sock=listener,
+        ssl=tls,
+        single_process=True,
+        access_log=False,
+        motd=False,
+        register_sys_signals=True,
+    )
+
+
+def _prepare(
+    config: ApiConfig, executor_sock: socket.socket
+) -> tuple[Any, socket.socket, ssl.SSLContext]:
+    """Everything that can fail on bad configuration, before serving starts."""
+    from worker.api.app import create_app
+    from worker.api.auth import UserStore
+    from worker.api.executor_client import ExecutorClient
+    from worker.api.tls import server_context
+
+    users = UserStore.load(config.users_file)
+    tls = server_context(config.cert_file, config.key_file)
+    executor = ExecutorClient()
+    app = create_app(config, users, executor)
+
+    @app.before_server_start
+    async def connect(_app: Any) -> None:
+        await executor.connect(executor_sock)
+
+    @app.after_server_stop
+    async def disconnect(_app: Any) -> None:
+        await executor.close()
+
+    return app, bind(config.host, config.port), tls
+
+
+def bind(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise WorkerError(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise WorkerError(f"cannot listen on {host}:{port}: {reason}") from exc
+    return sock

@@ -1,0 +1,117 @@
+"""A small HTTPS client for the worker API that trusts only the given CA.
+
+It is built on http.client, which is already loaded with the interpreter's
+standard library, so a short command starts fast.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from base64 import b64encode
+from typing import Any
+from urllib.parse import urlsplit
+
+from worker.config import ClientConfig
+from worker.errors import ApiError, ConnectionFailed, UsageError
+
+
+def client_context(ca_file: str) -> ssl.SSLContext:
+    """Trust ``ca_file`` and nothing else; check the hostname."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname checks on by default
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot load CA file {ca_file}: {reason}") from exc
+    return context
+
+
+class Response:
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ApiClient:
+    def __init__(self, config: ClientConfig) -> None:
+        self._config = config
+        parts = urlsplit(config.url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise UsageError(f"the server URL must look like https://HOST:PORT, not {config.url!r}")
+        self._host = parts.hostname
+        try:
+            self._port = parts.port or 443
+        except ValueError as exc:
+            raise UsageError(f"bad port in server URL {config.url!r}") from exc
+        self._base = parts.path.rstrip("/")
+        token = b64encode(f"{config.user}:{config.password}".encode()).decode("ascii")
+        self._auth = f"Basic {token}"
+        self._context = client_context(str(config.ca_file))
+        self._conn: http.client.HTTPSConnection | None = None
+
+    def request(self, method: str, path: str, body: Any = None) -> Response:
+        """Send one request; an error status raises ``ApiError``."""
+        response = self.raw_request(method, path, body)
+        if response.status >= 400:
+            raise ApiError(_error_message(response), response.status)
+        return response
+
+    def raw_request(self, method: str, path: str, body: Any = None) -> Response:
+        headers = {"Authorization": self._auth, "Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        conn = self._connection()
+        try:
+            conn.request(method, self._base + path, body=payload, headers=headers)
+            reply = conn.getresponse()
+            return Response(reply.status, reply.headers, reply.read())
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectionFailed(
+                f"refusing to talk to {self._config.url}: its certificate is not trusted "
+                f"({exc.verify_message or exc.reason}; trusted CA: {self._config.ca_file})"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise ConnectionFailed(
+                f"TLS handshake with {self._config.url} failed: {exc.reason or exc}"
+            ) from exc
+        except ConnectionRefusedError as exc:
+            raise ConnectionFailed(
+                f"cannot connect to {self._config.url}: connection refused"
+                " (is the server running? start it with `worker serve`)"
+            ) from exc
+        except (TimeoutError, socket.timeout) as exc:
+            raise ConnectionFailed(f"no answer from {self._config.url} (timed out)") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise ConnectionFailed(f"cannot talk to {self._config.url}: {reason}") from exc
+
+    def _connection(self) -> http.client.HTTPSConnection:
+        if self._conn is None:
+            self._conn = http.client.HTTPSConnection(
+                self._host, self._port, context=self._context, timeout=self._config.timeout
+            )
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _error_message(response: Response) -> str:
+    try:
+        message = response.json()["error"]
+        if isinstance(message, str) and message:
+            return message
+    except (ValueError, KeyError, TypeError):
+        pass
+    return f"the server answered HTTP {response.status}"

@@ -1,0 +1,53 @@
+"""The server-side actions: serve and certs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from worker.cli.exit_status import ExitStatus
+from worker.config import ApiConfig, ExecutorConfig, ServeConfig
+from worker.errors import UsageError
+from worker.resources import DEMO_CERT, DEMO_KEY, DEMO_USERS, demo_file
+
+
+def serve_config(args: argparse.Namespace) -> ServeConfig:
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("--cert and --key go together")
+    api = ApiConfig(
+        host=args.host,
+        port=args.port,
+        users_file=Path(args.users) if args.users else demo_file(DEMO_USERS),
+        cert_file=Path(args.cert) if args.cert else demo_file(DEMO_CERT),
+        key_file=Path(args.key) if args.key else demo_file(DEMO_KEY),
+        max_body=args.max_body,
+    )
+    return ServeConfig(api=api, executor=ExecutorConfig(kill_grace=args.kill_grace))
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from worker.serve import serve
+
+    config = serve_config(args)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    def warn(line: str) -> None:
+        print(f"worker: {line}", file=sys.stderr, flush=True)
+
+    return serve(config, say, warn)
+
+
+def certs_command(args: argparse.Namespace) -> int:
+    from worker.certgen import generate
+
+    for path in generate(Path(args.directory)):
+        print(path)
+    print(
+        "Start the server with: worker serve "
+        f"--cert {Path(args.directory) / 'server.pem'} --key {Path(args.directory) / 'server-key.pem'}\n"
+        f"Point clients at the CA with: --ca {Path(args.directory) / 'ca.pem'} (or WORKER_CA)"
+    )
+    return ExitStatus.SUCCESS

@@ -1,0 +1,107 @@
+"""One error hierarchy for the whole service.
+
+Each error has a stable ``code`` (it crosses the executor pipe and never
+changes) and an HTTP status the API answers with. The CLI maps failures to its
+``ExitStatus``; nothing else needs to know the classes.
+"""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    code = "internal"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(WorkerError):
+    code = "bad_request"
+    http_status = 400
+
+
+class Unauthorized(WorkerError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(WorkerError):
+    code = "forbidden"
+    http_status = 403
+
+
+class JobNotFound(WorkerError):
+    code = "job_not_found"
+    http_status = 404
+
+    @classmethod
+    def for_job(cls, job_id: int | str) -> JobNotFound:
+        return cls(f"job {job_id} not found")
+
+
+class JobNotRunning(WorkerError):
+    code = "job_not_running"
+    http_status = 409
+
+
+class PayloadTooLarge(WorkerError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ExecutorUnavailable(WorkerError):
+    code = "executor_unavailable"
+    http_status = 503
+
+
+class ConfigError(WorkerError):
+    """Bad flags, files or environment at start-up."""
+
+    code = "config"
+
+
+_BY_CODE: dict[str, type[WorkerError]] = {
+    cls.code: cls
+    for cls in (
+        WorkerError,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        JobNotFound,
+        JobNotRunning,
+        PayloadTooLarge,
+        ExecutorUnavailable,
+        ConfigError,
+    )
+}
+
+
+def from_code(code: str, message: str) -> WorkerError:
+    """Rebuild an error that crossed the pipe as ``(code, message)``."""
+    return _BY_CODE.get(code, WorkerError)(message)
+
+
+class UsageError(WorkerError):
+    """The command line itself is wrong (the CLI shows its help)."""
+
+    code = "usage"
+    http_status = 400
+
+
+class ConnectionFailed(WorkerError):
+    """The client could not reach the server or could not trust it."""
+
+    code = "connection"
+    http_status = 503
+
+
+class ApiError(WorkerError):
+    """The server answered with an error; ``http_status`` is what it sent."""
+
+    code = "api"
+
+    def __init__(self, message: str, http_status: int) -> None:
+        super().__init__(message)
+        self.http_status = http_status

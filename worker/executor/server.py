@@ -1,0 +1,93 @@
+"""The executor's side of the pipe: one reader, one task per request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from worker.config import ExecutorConfig
+from worker.errors import WorkerError
+from worker.executor.core import Executor
+from worker.protocol import (
+    ErrorReply,
+    GetStatus,
+    JobCreated,
+    JobInfo,
+    KillJob,
+    OutputChunk,
+    ProtocolError,
+    ReadOutput,
+    Reply,
+    Request,
+    RunJob,
+    encode,
+    read_message,
+)
+
+log = logging.getLogger("worker.executor")
+
+
+async def serve(sock: socket.socket, config: ExecutorConfig) -> None:
+    """Answer requests until the API hangs up or a stop signal arrives; then
+    kill every job and return."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    executor = Executor(config)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(request: Request) -> None:
+        reply = await handle(executor, request)
+        writer.write(encode(reply))
+        await writer.drain()
+
+    async def read_requests() -> None:
+        while True:
+            try:
+                request = await read_message(reader)
+            except (ProtocolError, ConnectionError) as exc:
+                log.error("executor pipe broken: %s", exc)
+                return
+            if request is None:
+                return
+            if isinstance(request, (RunJob, GetStatus, ReadOutput, KillJob)):
+                task = asyncio.create_task(answer(request))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    reading = asyncio.create_task(read_requests())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    await executor.shutdown()
+    for task in (reading, stopping, *tasks):
+        task.cancel()
+    writer.close()
+
+
+async def handle(executor: Executor, request: Request) -> Reply:
+    try:
+        match request:
+            case RunJob():
+                job_id = executor.run(request.owner, request.command, request.args)
+                return JobCreated(request.request_id, job_id)
+            case GetStatus():
+                job = executor.get(request.owner, request.job_id)
+                return JobInfo(request.request_id, job.snapshot())
+            case ReadOutput():
+                job = executor.get(request.owner, request.job_id)
+                data = job.output.read(request.offset, request.limit)
+                return OutputChunk(
+                    request.request_id, job.id, request.offset, data, job.output.size, job.status
+                )
+            case KillJob():
+                snapshot = await executor.kill(request.owner, request.job_id)
+                return JobInfo(request.request_id, snapshot)
+    except WorkerError as exc:
+        return ErrorReply(request.request_id, exc.code, exc.message)
+    except Exception as exc:  # a bug must not take the executor and its jobs down
+        log.exception("request %r failed", request)
+        return ErrorReply(request.request_id, WorkerError.code, f"internal error: {exc}")

@@ -1,0 +1,202 @@
+"""Everything that crosses the pipe between the API and the executor.
+
+Messages are frozen dataclasses, framed as an 8-byte length and a pickle. The
+unpickler accepts only the classes defined here, so nothing else can cross.
+Every request carries a ``request_id`` chosen by the API; the reply carries the
+same id, which lets many requests be in flight at once on one pipe.
+
+This module depends on the standard library only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import io
+import pickle
+import struct
+from dataclasses import dataclass
+
+# A single reply never carries more output than this, so a large output is
+# fetched in several round trips and neither side holds the pipe for long.
+MAX_OUTPUT_CHUNK = 1 << 20
+# Far above any legitimate message; a larger length means a corrupt stream.
+MAX_FRAME = 64 << 20
+
+_HEADER = struct.Struct("!Q")
+
+
+class JobStatus(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+ACTIVE_STATES = frozenset({JobStatus.RUNNING})
+FINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.KILLED})
+KILLABLE_STATES = ACTIVE_STATES
+
+
+# --- requests (API -> executor) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunJob:
+    request_id: int
+    owner: str
+    command: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatus:
+    request_id: int
+    owner: str
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOutput:
+    request_id: int
+    owner: str
+    job_id: int
+    offset: int = 0
+    limit: int = MAX_OUTPUT_CHUNK
+
+
+@dataclass(frozen=True, slots=True)
+class KillJob:
+    request_id: int
+    owner: str
+    job_id: int
+
+
+Request = RunJob | GetStatus | ReadOutput | KillJob
+
+
+# --- replies (executor -> API) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """A job's state at one moment. Times are Unix timestamps (UTC)."""
+
+    id: int
+    owner: str
+    status: JobStatus
+    command: str
+    args: tuple[str, ...]
+    pid: int | None
+    exit_code: int | None
+    signal: int | None
+    started_at: float | None
+    ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCreated:
+    request_id: int
+    job_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    request_id: int
+    job: JobSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class OutputChunk:
+    """Bytes ``[offset, offset + len(data))`` of a job's output.
+
+    ``size`` is how many bytes the job has written so far; ``status`` is the
+    job's status when the chunk was taken, so a reader knows whether more can
+    still come.
+    """
+
+    request_id: int
+    job_id: int
+    offset: int
+    data: bytes
+    size: int
+    status: JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """A request that failed; ``code`` is a stable ``WorkerError`` code."""
+
+    request_id: int
+    code: str
+    message: str
+
+
+Reply = JobCreated | JobInfo | OutputChunk | ErrorReply
+Message = Request | Reply
+
+_ALLOWED = frozenset(
+    cls.__name__
+    for cls in (
+        JobStatus,
+        RunJob,
+        GetStatus,
+        ReadOutput,
+        KillJob,
+        JobSnapshot,
+        JobCreated,
+        JobInfo,
+        OutputChunk,
+        ErrorReply,
+    )
+)
+
+
+class ProtocolError(Exception):
+    """The byte stream on the pipe is not a valid message sequence."""
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> type:
+        if module == __name__ and name in _ALLOWED:
+            return globals()[name]  # type: ignore[no-any-return]
+        raise ProtocolError(f"refusing to unpickle {module}.{name}")
+
+
+def encode(message: Message) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def decode(payload: bytes) -> Message:
+    try:
+        message = _Unpickler(io.BytesIO(payload)).load()
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"undecodable message: {exc}") from exc
+    if type(message).__name__ not in _ALLOWED or isinstance(message, (JobStatus, JobSnapshot)):
+        raise ProtocolError(f"not a message: {type(message).__name__}")
+    return message  # type: ignore[no-any-return]
+
+
+async def read_message(reader: asyncio.StreamReader) -> Message | None:
+    """Read one framed message; ``None`` on a clean end of stream."""
+    try:
+        header = await reader.readexactly(_HEADER.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise ProtocolError("stream ended inside a frame header") from exc
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is larger than {MAX_FRAME}")
+    try:
+        payload = await reader.readexactly(size)
+    except asyncio.IncompleteReadError as exc:
+        raise ProtocolError("stream ended inside a frame") from exc
+    return decode(payload)
