@@ -26,7 +26,7 @@ MAX_FRAME = 64 << 20
 _HEADER = struct.Struct("!Q")
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"

@@ -6,6 +6,7 @@ the same files are the ``worker.certs`` package (see pyproject.toml).
 
 from __future__ import annotations
 
+import contextlib
 from importlib import resources
 from pathlib import Path
 
@@ -17,10 +18,9 @@ DEMO_USERS = "demo-users"
 
 def demo_file(name: str) -> Path:
     candidates = [Path(__file__).resolve().parent.parent / "certs" / name]
-    try:
+    # In a plain checkout that was never installed, certs/ is not a package.
+    with contextlib.suppress(ModuleNotFoundError):
         candidates.insert(0, Path(str(resources.files("worker.certs").joinpath(name))))
-    except ModuleNotFoundError:
-        pass  # a plain checkout that was never installed: certs/ is not a package
     for path in candidates:
         if path.is_file():
             return path

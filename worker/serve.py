@@ -65,7 +65,7 @@ def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str],
     for conn in (api_end, executor_end, status_out):
         conn.close()
     try:
-        return _supervise(executor, api, status_in, events, say, warn)
+        return _supervise(executor, api, status_in, events, say=say, warn=warn)
     finally:
         _stop((api, executor), config.executor.kill_grace + STOP_MARGIN)
         events.close()
@@ -77,6 +77,7 @@ def _supervise(
     api: SpawnProcess,
     status: Connection,
     events: _SignalEvents,
+    *,
     say: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> int:

@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -48,6 +49,8 @@ class Server:
     port: int
     url: str
     stderr_path: Path
+    api_pid: int
+    executor_pid: int
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def request(
@@ -140,7 +143,10 @@ def start_server(tmp_path: Path, *extra: str) -> Server:
             seen += chunk
         else:
             time.sleep(0.02)
-    return Server(process, port, f"https://127.0.0.1:{port}", stderr_path)
+    match = re.search(rb"api pid (\d+), executor pid (\d+)", seen)
+    assert match, seen
+    return Server(process, port, f"https://127.0.0.1:{port}", stderr_path,
+                  int(match.group(1)), int(match.group(2)))
 
 
 def stop_server(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int | None:

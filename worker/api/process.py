@@ -41,9 +41,10 @@ def api_main(executor_conn: Connection, status_conn: Connection, config: ApiConf
         status_conn.send((FAILED, exc.message))
         raise SystemExit(1) from None
 
-    @app.after_server_start
     async def announce(_app: Any) -> None:
         status_conn.send((READY, config.url))
+
+    app.register_listener(announce, "after_server_start")
 
     app.run(
         sock=listener,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 from base64 import b64encode
 from typing import Any
@@ -89,7 +88,7 @@ class ApiClient:
                 f"cannot connect to {self._config.url}: connection refused"
                 " (is the server running? start it with `worker serve`)"
             ) from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise ConnectionFailed(f"no answer from {self._config.url} (timed out)") from exc
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

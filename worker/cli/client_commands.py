@@ -73,5 +73,3 @@ def _kill(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> 
     else:
         sys.stdout.write(f"{reply['status']}\n")
     return ExitStatus.SUCCESS
-
-

@@ -89,7 +89,9 @@ def output_header(job: dict[str, Any], size: int) -> None:
     out = console()
     out.print(Rule(title, align="left", style="dim"))
     if size == 0:
-        out.print(Text("(no output yet)" if job.get("status") == "running" else "(no output)", "dim"))
+        out.print(
+            Text("(no output yet)" if job.get("status") == "running" else "(no output)", "dim")
+        )
 
 
 def raw(data: bytes) -> None:
@@ -101,7 +103,9 @@ def raw(data: bytes) -> None:
 def killed(job_id: int, status: str) -> None:
     from rich.text import Text
 
-    console().print(Text.assemble("Job ", (str(job_id), "bold"), " ", (status, STATUS_STYLE[status])))
+    console().print(
+        Text.assemble("Job ", (str(job_id), "bold"), " ", (status, STATUS_STYLE[status]))
+    )
 
 
 def error(message: str) -> None:

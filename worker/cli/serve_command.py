@@ -43,11 +43,12 @@ def serve_command(args: argparse.Namespace) -> int:
 def certs_command(args: argparse.Namespace) -> int:
     from worker.certgen import generate
 
-    for path in generate(Path(args.directory)):
+    directory = Path(args.directory)
+    for path in generate(directory):
         print(path)
     print(
-        "Start the server with: worker serve "
-        f"--cert {Path(args.directory) / 'server.pem'} --key {Path(args.directory) / 'server-key.pem'}\n"
-        f"Point clients at the CA with: --ca {Path(args.directory) / 'ca.pem'} (or WORKER_CA)"
+        f"Start the server with: worker serve --cert {directory / 'server.pem'}"
+        f" --key {directory / 'server-key.pem'}\n"
+        f"Point clients at the CA with: --ca {directory / 'ca.pem'} (or WORKER_CA)"
     )
     return ExitStatus.SUCCESS

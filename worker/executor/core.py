@@ -18,7 +18,7 @@ from worker.errors import JobNotFound, JobNotRunning
 from worker.executor.exits import ExitWatcher
 from worker.executor.job import Job
 from worker.executor.killer import kill_tree
-from worker.executor.spawn import SpawnError, Spawned, spawn
+from worker.executor.spawn import Spawned, SpawnError, spawn
 from worker.protocol import KILLABLE_STATES, JobSnapshot
 
 READ_SIZE = 64 << 10

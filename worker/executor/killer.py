@@ -9,6 +9,7 @@ until then its PID (and so the group ID) cannot belong to anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -25,10 +26,8 @@ KILL_SETTLE = 5.0
 def tree(root: psutil.Process) -> set[psutil.Process]:
     """The root and every descendant still alive."""
     members = {root}
-    try:
+    with contextlib.suppress(psutil.Error):
         members.update(root.children(recursive=True))
-    except psutil.Error:
-        pass
     return {p for p in members if _alive(p)}
 
 
@@ -39,19 +38,13 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-def _signal_all(
-    processes: Iterable[psutil.Process], sig: int, group: int | None
-) -> None:
+def _signal_all(processes: Iterable[psutil.Process], sig: int, group: int | None) -> None:
     if group is not None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.send_signal(sig)
-        except psutil.Error:
-            pass
 
 
 async def kill_tree(

@@ -12,9 +12,7 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from worker.config import ExecutorConfig
 
 
-def start_executor(
-    ctx: SpawnContext, conn: Connection, config: ExecutorConfig
-) -> SpawnProcess:
+def start_executor(ctx: SpawnContext, conn: Connection, config: ExecutorConfig) -> SpawnProcess:
     process = ctx.Process(
         target=executor_main, args=(conn, config), name="worker-executor", daemon=False
     )

@@ -26,7 +26,7 @@ def spawn(command: str, args: tuple[str, ...]) -> Spawned:
         opened += (stdin_r, stdin_w)
         out_r, out_w = os.pipe()
         opened += (out_r, out_w)
-        process = subprocess.Popen(  # noqa: S603 - running commands is the product
+        process = subprocess.Popen(
             [command, *args],
             stdin=stdin_r,
             stdout=out_w,

@@ -1,0 +1,59 @@
+"""The API's pipe client against the real executor loop, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from worker.api.executor_client import ExecutorClient
+from worker.config import ExecutorConfig
+from worker.errors import ExecutorUnavailable, JobNotFound
+from worker.executor.server import serve
+from worker.protocol import GetStatus, JobCreated, JobInfo, JobStatus, KillJob, RunJob
+
+
+def test_many_requests_in_flight_while_a_kill_waits() -> None:
+    async def main() -> None:
+        api_side, executor_side = socket.socketpair()
+        executor = asyncio.create_task(serve(executor_side, ExecutorConfig(kill_grace=2)))
+        client = ExecutorClient()
+        await client.connect(api_side)
+        created = await client.call(
+            lambda rid: RunJob(rid, "alice", "sh", ("-c", "trap '' TERM; sleep 300")), JobCreated
+        )
+        job_id = created.job_id
+        kill = asyncio.create_task(client.call(lambda rid: KillJob(rid, "alice", job_id), JobInfo))
+        replies = await asyncio.gather(
+            *(client.call(lambda rid: GetStatus(rid, "alice", job_id), JobInfo) for _ in range(50))
+        )
+        # The TERM-ignoring job holds the kill for its 2 s grace period, yet
+        # every status request has been answered meanwhile.
+        assert not kill.done()
+        assert {r.job.status for r in replies} == {JobStatus.RUNNING}
+        assert (await kill).job.status is JobStatus.KILLED
+        with pytest.raises(JobNotFound, match="job 77 not found"):
+            await client.call(lambda rid: GetStatus(rid, "alice", 77), JobInfo)
+        await client.close()  # the executor sees the pipe close and stops
+        await asyncio.wait_for(executor, 10)
+
+    asyncio.run(main())
+
+
+def test_requests_fail_with_503_error_once_the_executor_is_gone() -> None:
+    async def main() -> None:
+        api_side, executor_side = socket.socketpair()
+        client = ExecutorClient()
+        await client.connect(api_side)
+        pending = asyncio.create_task(client.call(lambda rid: GetStatus(rid, "a", 1), JobInfo))
+        await asyncio.sleep(0)  # let the request reach the pipe
+        executor_side.close()
+        with pytest.raises(ExecutorUnavailable) as caught:
+            await asyncio.wait_for(pending, 5)
+        assert caught.value.http_status == 503
+        with pytest.raises(ExecutorUnavailable):
+            await client.call(lambda rid: GetStatus(rid, "a", 1), JobInfo)
+        await client.close()
+
+    asyncio.run(main())

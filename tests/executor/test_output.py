@@ -1,0 +1,131 @@
+"""OutputBuffer: an append-only byte buffer read by (offset, limit)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from worker.executor.output import CHUNK, OutputBuffer
+
+# 256 distinct bytes repeated, so a wrong offset shows up as different bytes.
+_PATTERN = bytes(range(256)) * ((3 * CHUNK) // 256 + 2)
+
+
+def blob(size: int, seed: int) -> bytes:
+    """``size`` bytes that depend on ``seed`` (cheap even for several CHUNKs)."""
+    start = seed % 256
+    return _PATTERN[start : start + size]
+
+
+# Mostly small writes (a job writing lines), some around and well over CHUNK.
+_sizes = st.one_of(
+    st.integers(0, 300),
+    st.integers(CHUNK - 3, CHUNK + 3),
+    st.integers(0, 3 * CHUNK),
+)
+_appends = st.lists(st.tuples(_sizes, st.integers(0, 255)), max_size=25)
+_reads = st.lists(
+    st.tuples(st.integers(0, 30 * CHUNK + 10), st.integers(0, 4 * CHUNK)),
+    min_size=1,
+    max_size=30,
+)
+
+
+def check_reads(buffer: OutputBuffer, reference: bytearray, reads: list[tuple[int, int]]) -> None:
+    total = len(reference)
+    edges = [0, 1, total - 1, total, total + 1, CHUNK - 1, CHUNK, CHUNK + 1]
+    offsets = [(o % (total + 2), limit) for o, limit in reads]
+    offsets += [(e, limit) for e in edges if e >= 0 for limit in (0, 1, CHUNK, total + 1)]
+    for offset, limit in offsets:
+        got = buffer.read(offset, limit)
+        assert isinstance(got, bytes)
+        assert got == bytes(reference[offset : offset + limit]), (offset, limit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(appends=_appends, reads=_reads)
+def test_reads_match_reference(appends: list[tuple[int, int]], reads: list[tuple[int, int]]) -> None:
+    buffer = OutputBuffer()
+    reference = bytearray()
+    for size, seed in appends:
+        data = blob(size, seed)
+        buffer.append(data)
+        reference += data
+        assert buffer.size == len(reference)
+        # Read between appends too: readers follow a job while it writes.
+        check_reads(buffer, reference, reads[:2])
+    check_reads(buffer, reference, reads)
+
+
+@settings(max_examples=50, deadline=None)
+@given(appends=_appends, step=st.integers(1, 2 * CHUNK))
+def test_sequential_reader_gets_every_byte_once(appends: list[tuple[int, int]], step: int) -> None:
+    buffer = OutputBuffer()
+    reference = bytearray()
+    for size, seed in appends:
+        data = blob(size, seed)
+        buffer.append(data)
+        reference += data
+    received = bytearray()
+    while piece := buffer.read(len(received), step):
+        assert len(piece) <= step
+        received += piece
+    assert received == reference
+
+
+def test_byte_at_a_time_writes_across_chunk_boundary() -> None:
+    buffer = OutputBuffer()
+    reference = bytearray()
+    for i in range(CHUNK + 10):
+        byte = bytes([i % 251])
+        buffer.append(byte)
+        reference += byte
+    assert buffer.size == CHUNK + 10
+    assert buffer.read(0, CHUNK + 100) == bytes(reference)
+    assert buffer.read(CHUNK - 5, 10) == bytes(reference[CHUNK - 5 : CHUNK + 5])
+
+
+def test_big_append_after_small_one() -> None:
+    buffer = OutputBuffer()
+    buffer.append(b"head")
+    big = blob(2 * CHUNK + 7, 3)
+    buffer.append(big)
+    buffer.append(b"tail")
+    expected = b"head" + big + b"tail"
+    assert buffer.size == len(expected)
+    assert buffer.read(0, len(expected) + 1) == expected
+    assert buffer.read(2, 2 * CHUNK) == expected[2 : 2 + 2 * CHUNK]
+
+
+def test_empty_buffer() -> None:
+    buffer = OutputBuffer()
+    assert buffer.size == 0
+    assert buffer.read(0, 10) == b""
+    assert buffer.read(5, 10) == b""
+    buffer.append(b"")
+    assert buffer.size == 0
+    assert buffer.read(0, 10) == b""
+
+
+@pytest.mark.parametrize("offset", [0, 5, 100])
+def test_zero_limit_reads_nothing(offset: int) -> None:
+    buffer = OutputBuffer()
+    buffer.append(blob(CHUNK + 50, 0))
+    assert buffer.read(offset, 0) == b""
+
+
+@pytest.mark.parametrize("prefill", [0, 10, CHUNK, 2 * CHUNK + 3])
+def test_reading_at_or_past_the_end_is_empty(prefill: int) -> None:
+    buffer = OutputBuffer()
+    buffer.append(blob(prefill, 1))
+    for offset in (prefill, prefill + 1, prefill + CHUNK, 10**12):
+        assert buffer.read(offset, 1 << 20) == b""
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, -1), (-5, -5), (-(10**12), 1)])
+def test_negative_offset_or_limit_is_refused(offset: int, limit: int) -> None:
+    buffer = OutputBuffer()
+    buffer.append(b"some output")
+    with pytest.raises(ValueError, match="negative"):
+        buffer.read(offset, limit)

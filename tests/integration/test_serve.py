@@ -1,0 +1,119 @@
+"""`worker serve` as a whole: start-up line, stop signals, bad start-ups, install."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import worker
+from tests.integration.conftest import Server, start_server, stop_server
+
+
+def _job_pids(server: Server, count: int) -> list[int]:
+    ids = [server.run_job("sleep", "300") for _ in range(count)]
+    ids.append(server.run_job("sh", "-c", "trap '' TERM INT; sleep 300 & wait"))
+    pids = []
+    for job_id in ids:
+        state = server.wait_for(job_id, lambda s: s["pid"] is not None)
+        pids.append(state["pid"])
+    return pids
+
+
+def _gone(pids: list[int], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_alive(pid) for pid in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_stop_signal_stops_both_processes_and_every_job(tmp_path: Path, how: str) -> None:
+    server = start_server(tmp_path, "--kill-grace", "1")
+    try:
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        assert {server.api_pid, server.executor_pid} <= {c.pid for c in children}
+        pids = _job_pids(server, 3)
+        descendants = [c.pid for pid in pids for c in psutil.Process(pid).children(recursive=True)]
+        if how == "SIGTERM":
+            server.process.send_signal(signal.SIGTERM)
+        else:
+            # A terminal sends SIGINT to its whole foreground group: ours.
+            os.killpg(server.process.pid, signal.SIGINT)
+        assert server.process.wait(30) == 0
+        assert _gone([c.pid for c in children] + pids + descendants)
+    finally:
+        stop_server(server.process)
+
+
+def test_start_up_line_says_where_it_listens(server: Server) -> None:
+    # start_server waited for this line; the server must also answer there.
+    assert server.request("GET", "/jobs/1/status", user=None).status == 401
+
+
+def test_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "worker", "serve", "--port", str(port)],
+            capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines == [f"worker: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_missing_users_file_is_a_one_line_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "serve", "--port", "1", "--users",
+         str(tmp_path / "nope")],
+        capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "cannot read users file" in lines[0], lines
+
+
+def test_installed_package_finds_its_demo_material(tmp_path: Path) -> None:
+    package_dir = Path(worker.__file__).resolve().parent
+    if not (package_dir / "certs").is_dir():
+        pytest.skip("worker is imported from a checkout here; tox runs this on the wheel")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WORKER_CA")}
+    port_probe = start_server  # the same helper, but run from a directory with no checkout
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        server = port_probe(tmp_path, "--kill-grace", "1")
+    finally:
+        os.chdir(cwd)
+    try:
+        worker_bin = shutil.which("worker", path=str(Path(sys.executable).parent))
+        assert worker_bin, "the console script is installed beside the interpreter"
+        result = subprocess.run(
+            [worker_bin, "run", "echo", "installed"], cwd=tmp_path, capture_output=True,
+            env={**env, "WORKER_URL": server.url}, timeout=30, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        job_id = int(result.stdout)
+        assert server.wait_final(job_id)["status"] == "completed"
+    finally:
+        stop_server(server.process)
