@@ -7,7 +7,7 @@ import os
 import pickle
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pytest
 
@@ -144,17 +144,8 @@ def test_round_trip_keeps_job_status_as_enum() -> None:
 
 
 def test_every_message_class_is_covered() -> None:
-    covered = {type(m) for m in MESSAGES}
-    assert covered == {
-        RunJob,
-        GetStatus,
-        ReadOutput,
-        KillJob,
-        JobCreated,
-        JobInfo,
-        OutputChunk,
-        ErrorReply,
-    }
+    assert {type(m) for m in MESSAGES} == set(get_args(Message))
+    assert len(get_args(Message)) == 8
 
 
 class _SystemCall:
@@ -177,8 +168,19 @@ class _ProtocolHelperCall:
         pickle.dumps(_ProtocolHelperCall()),
         pickle.dumps(ValueError("not a message")),
         pickle.dumps(struct.Struct),
+        # A forbidden global nested inside an otherwise valid message.
+        pickle.dumps(RunJob(1, "alice", "ls", (_SystemCall(),))),  # type: ignore[arg-type]
+        pickle.dumps(ErrorReply(1, "x", _SystemCall())),  # type: ignore[arg-type]
     ],
-    ids=["os.system", "os.system-proto0", "protocol.encode", "ValueError", "class-ref"],
+    ids=[
+        "os.system",
+        "os.system-proto0",
+        "protocol.encode",
+        "ValueError",
+        "class-ref",
+        "nested-in-args",
+        "nested-in-field",
+    ],
 )
 def test_decode_refuses_foreign_globals(payload: bytes) -> None:
     with pytest.raises(ProtocolError, match="refusing to unpickle"):

@@ -45,7 +45,9 @@ def check_reads(buffer: OutputBuffer, reference: bytearray, reads: list[tuple[in
 
 @settings(max_examples=150, deadline=None)
 @given(appends=_appends, reads=_reads)
-def test_reads_match_reference(appends: list[tuple[int, int]], reads: list[tuple[int, int]]) -> None:
+def test_reads_match_reference(
+    appends: list[tuple[int, int]], reads: list[tuple[int, int]]
+) -> None:
     buffer = OutputBuffer()
     reference = bytearray()
     for size, seed in appends:

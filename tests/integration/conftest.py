@@ -69,8 +69,10 @@ class Server:
         if user is not None:
             token = base64.b64encode(f"{user}:{USERS[user]}".encode()).decode()
             sent["Authorization"] = f"Basic {token}"
-        payload = raw_body if raw_body is not None else (
-            None if body is None else json.dumps(body).encode()
+        payload = (
+            raw_body
+            if raw_body is not None
+            else (None if body is None else json.dumps(body).encode())
         )
         try:
             conn.request(method, path, body=payload, headers=sent)
@@ -79,18 +81,29 @@ class Server:
         finally:
             conn.close()
 
-    def cli(self, *args: str, user: str = "alice", stdin: bytes | None = None,
-            timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
-        env = {**os.environ, "WORKER_URL": self.url, "WORKER_USER": user,
-               "WORKER_PASSWORD": USERS[user], **self.extra_env}
+    def cli(
+        self, *args: str, user: str = "alice", stdin: bytes | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[bytes]:
+        env = {
+            **os.environ,
+            "WORKER_URL": self.url,
+            "WORKER_USER": user,
+            "WORKER_PASSWORD": USERS[user],
+            **self.extra_env,
+        }
         return subprocess.run(
             [sys.executable, "-m", "worker", *args],
-            env=env, input=stdin or b"", capture_output=True, timeout=timeout, check=False,
+            env=env,
+            input=stdin or b"",
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
 
     def run_job(self, command: str, *args: str, user: str = "alice") -> int:
-        reply = self.request("POST", "/jobs/run", {"command": command, "args": list(args)},
-                             user=user)
+        reply = self.request(
+            "POST", "/jobs/run", {"command": command, "args": list(args)}, user=user
+        )
         assert reply.status == 201, reply.body
         return int(reply.json()["id"])
 
@@ -104,8 +117,13 @@ class Server:
         assert reply.status == 200, reply.body
         return str(reply.json()["output"])
 
-    def wait_for(self, job_id: int, predicate: Callable[[dict[str, Any]], bool],
-                 timeout: float = 20.0, user: str = "alice") -> dict[str, Any]:
+    def wait_for(
+        self,
+        job_id: int,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 20.0,
+        user: str = "alice",
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             state = self.status(job_id, user=user)
@@ -119,13 +137,19 @@ class Server:
         return self.wait_for(job_id, lambda s: s["status"] != "running", timeout, user)
 
 
-def start_server(tmp_path: Path, *extra: str) -> Server:
+def start_server(
+    tmp_path: Path, *extra: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     stderr_path = tmp_path / f"serve-{port}.stderr"
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "worker", "serve", "--port", str(port), *extra],
-            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
             start_new_session=True,  # our own group, so teardown can reach every piece
         )
     assert process.stdout is not None
@@ -145,8 +169,14 @@ def start_server(tmp_path: Path, *extra: str) -> Server:
             time.sleep(0.02)
     match = re.search(rb"api pid (\d+), executor pid (\d+)", seen)
     assert match, seen
-    return Server(process, port, f"https://127.0.0.1:{port}", stderr_path,
-                  int(match.group(1)), int(match.group(2)))
+    return Server(
+        process,
+        port,
+        f"https://127.0.0.1:{port}",
+        stderr_path,
+        int(match.group(1)),
+        int(match.group(2)),
+    )
 
 
 def stop_server(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int | None:

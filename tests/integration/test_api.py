@@ -19,13 +19,23 @@ def test_echo_completes_with_its_output(server: Server) -> None:
     assert state["status"] == "completed"
     assert state["exit_code"] == 0
     assert state["command"] == "echo" and state["args"] == ["Hello,", "world!"]
-    assert set(state) >= {"id", "status", "exit_code", "pid", "command", "args",
-                          "started_at", "ended_at"}
+    assert set(state) >= {
+        "id",
+        "status",
+        "exit_code",
+        "pid",
+        "command",
+        "args",
+        "started_at",
+        "ended_at",
+    }
     started = datetime.fromisoformat(state["started_at"].replace("Z", "+00:00"))
     ended = datetime.fromisoformat(state["ended_at"].replace("Z", "+00:00"))
     assert started.utcoffset() is not None and started <= ended
     assert server.request("GET", f"/jobs/{job_id}/out").json() == {
-        "id": job_id, "output": "Hello, world!\n"}
+        "id": job_id,
+        "output": "Hello, world!\n",
+    }
 
 
 def test_ids_count_up_from_one_and_are_not_reused(fresh_server: Server) -> None:
@@ -108,8 +118,11 @@ def test_kill_racing_the_job_end_is_killed_or_conflict(server: Server) -> None:
 
 
 def test_unknown_job_is_not_found(server: Server) -> None:
-    for method, path in [("GET", "/jobs/999999/status"), ("GET", "/jobs/999999/out"),
-                         ("PUT", "/jobs/999999/kill")]:
+    for method, path in [
+        ("GET", "/jobs/999999/status"),
+        ("GET", "/jobs/999999/out"),
+        ("PUT", "/jobs/999999/kill"),
+    ]:
         reply = server.request(method, path)
         assert reply.status == 404
         assert reply.json() == {"error": "job 999999 not found"}
@@ -118,8 +131,11 @@ def test_unknown_job_is_not_found(server: Server) -> None:
 def test_other_users_job_looks_like_a_missing_one(server: Server) -> None:
     job_id = server.run_job("sleep", "30")
     missing = server.request("GET", "/jobs/999998/status", user="bob").json()["error"]
-    for method, path in [("GET", f"/jobs/{job_id}/status"), ("GET", f"/jobs/{job_id}/out"),
-                         ("PUT", f"/jobs/{job_id}/kill")]:
+    for method, path in [
+        ("GET", f"/jobs/{job_id}/status"),
+        ("GET", f"/jobs/{job_id}/out"),
+        ("PUT", f"/jobs/{job_id}/kill"),
+    ]:
         reply = server.request(method, path, user="bob")
         assert reply.status == 404
         assert reply.json()["error"] == missing.replace("999998", str(job_id))
@@ -129,8 +145,9 @@ def test_other_users_job_looks_like_a_missing_one(server: Server) -> None:
 
 def test_missing_or_wrong_credentials_are_401(server: Server) -> None:
     assert server.request("GET", "/jobs/1/status", user=None).status == 401
-    wrong = server.request("GET", "/jobs/1/status", user=None,
-                           headers={"Authorization": "Basic YWxpY2U6bm9wZQ=="})  # alice:nope
+    wrong = server.request(
+        "GET", "/jobs/1/status", user=None, headers={"Authorization": "Basic YWxpY2U6bm9wZQ=="}
+    )  # alice:nope
     assert wrong.status == 401
     assert wrong.json() == {"error": "invalid username or password"}
     assert wrong.headers.get("WWW-Authenticate") == 'Basic realm="worker"'
@@ -138,9 +155,17 @@ def test_missing_or_wrong_credentials_are_401(server: Server) -> None:
 
 def test_bad_bodies_are_400_and_nothing_is_lost(server: Server) -> None:
     job_id = server.run_job("echo", "kept")
-    for body in [b"not json", b"[]", b'"echo"', b"{}", b'{"command": ""}',
-                 b'{"command": 1}', b'{"command": "echo", "args": "x"}',
-                 b'{"command": "ec\\u0000ho"}', b"\xff\xfe"]:
+    for body in [
+        b"not json",
+        b"[]",
+        b'"echo"',
+        b"{}",
+        b'{"command": ""}',
+        b'{"command": 1}',
+        b'{"command": "echo", "args": "x"}',
+        b'{"command": "ec\\u0000ho"}',
+        b"\xff\xfe",
+    ]:
         reply = server.request("POST", "/jobs/run", raw_body=body)
         assert reply.status == 400, (body, reply.body)
         assert set(reply.json()) == {"error"}

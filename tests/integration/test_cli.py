@@ -44,7 +44,9 @@ def test_json_flag_prints_the_api_reply(server: Server) -> None:
     status = json.loads(server.cli("--json", "status", str(job_id)).stdout)
     assert status["id"] == job_id and status["status"] == "completed"
     assert json.loads(server.cli("out", str(job_id), "--json").stdout) == {
-        "id": job_id, "output": "hi\n"}
+        "id": job_id,
+        "output": "hi\n",
+    }
 
 
 def test_out_when_piped_is_exactly_the_bytes_written(server: Server) -> None:
@@ -85,8 +87,9 @@ def test_bad_job_id_is_a_client_error(server: Server) -> None:
 
 
 def test_help_lists_actions_and_examples() -> None:
-    result = subprocess.run([sys.executable, "-m", "worker", "help"], capture_output=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "help"], capture_output=True, check=False
+    )
     assert result.returncode == 0
     for action in ("run", "status", "out", "kill", "serve", "certs"):
         assert f"worker {action}" in result.stdout.decode()
@@ -95,8 +98,9 @@ def test_help_lists_actions_and_examples() -> None:
 
 def test_refused_connection_is_one_line_with_a_hint() -> None:
     env = {**os.environ, "WORKER_URL": f"https://127.0.0.1:{free_port()}"}
-    result = subprocess.run([sys.executable, "-m", "worker", "status", "1"], env=env,
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "status", "1"], env=env, capture_output=True, check=False
+    )
     assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1

@@ -14,7 +14,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-import worker
 from tests.integration.conftest import Server, start_server, stop_server
 
 
@@ -75,7 +74,10 @@ def test_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "worker", "serve", "--port", str(port)],
-            capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
     assert result.returncode == 1
     lines = result.stderr.decode().strip().splitlines()
@@ -84,9 +86,11 @@ def test_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_missing_users_file_is_a_one_line_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "worker", "serve", "--port", "1", "--users",
-         str(tmp_path / "nope")],
-        capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "worker", "serve", "--port", "1", "--users", str(tmp_path / "nope")],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 1
     lines = result.stderr.decode().strip().splitlines()
@@ -94,23 +98,29 @@ def test_missing_users_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_installed_package_finds_its_demo_material(tmp_path: Path) -> None:
-    package_dir = Path(worker.__file__).resolve().parent
-    if not (package_dir / "certs").is_dir():
-        pytest.skip("worker is imported from a checkout here; tox runs this on the wheel")
+    """From a directory with no checkout, the installed `worker` serves and
+    connects with the demo material it carries."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WORKER_CA")}
-    port_probe = start_server  # the same helper, but run from a directory with no checkout
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        server = port_probe(tmp_path, "--kill-grace", "1")
-    finally:
-        os.chdir(cwd)
+    where = subprocess.run(
+        [sys.executable, "-c", "import worker.resources as r; print(r.demo_file('ca.pem'))"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(where).is_file(), where
+    server = start_server(tmp_path, "--kill-grace", "1", cwd=tmp_path, env=env)
     try:
         worker_bin = shutil.which("worker", path=str(Path(sys.executable).parent))
         assert worker_bin, "the console script is installed beside the interpreter"
         result = subprocess.run(
-            [worker_bin, "run", "echo", "installed"], cwd=tmp_path, capture_output=True,
-            env={**env, "WORKER_URL": server.url}, timeout=30, check=False,
+            [worker_bin, "run", "echo", "installed"],
+            cwd=tmp_path,
+            capture_output=True,
+            env={**env, "WORKER_URL": server.url},
+            timeout=30,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
         job_id = int(result.stdout)

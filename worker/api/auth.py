@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 from pathlib import Path
 
 import bcrypt
@@ -19,6 +20,7 @@ BAD_CREDENTIALS = "invalid username or password"
 # bcrypt looks at no more than 72 bytes; longer passwords are refused rather
 # than silently truncated.
 MAX_PASSWORD_BYTES = 72
+_BCRYPT_HASH = re.compile(r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}")
 # Checked for unknown users so they cost the same as a wrong password.
 _DUMMY_HASH = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=12))
 
@@ -39,7 +41,7 @@ class UserStore:
             if not line or line.startswith("#"):
                 continue
             name, sep, hashed = line.partition(":")
-            if not sep or not name or not hashed.startswith("$2"):
+            if not sep or not name or not _BCRYPT_HASH.fullmatch(hashed):
                 raise ConfigError(f"{path}:{number}: expected 'name:bcrypt-hash'")
             hashes[name] = hashed.encode("ascii")
         if not hashes:

@@ -25,7 +25,7 @@ def run_body(body: bytes) -> tuple[str, tuple[str, ...]]:
     """``(command, args)`` from a ``POST /jobs/run`` body."""
     try:
         data: Any = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest("request body must be a JSON object") from exc
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")

@@ -76,13 +76,13 @@ def _positive_float(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
     return int(text)
 
 
 def _bytes(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
     return int(text)
 
@@ -102,8 +102,7 @@ def build() -> argparse.ArgumentParser:
 
     run = actions.add_parser("run", add_help=False)
     _client_options(run, defaults=False)
-    run.add_argument("command", metavar="CMD")
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD [ARGS]")
 
     for name in ("status", "out", "kill"):
         action = actions.add_parser(name, add_help=False)
@@ -129,4 +128,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError("no action given")
     if argv[0] in ("-h", "--help"):
         argv = ["help"]
-    return build().parse_args(argv)
+    args = build().parse_args(argv)
+    if args.action == "run":
+        # argparse keeps the job's words as given, except that it would eat a
+        # `--` after CMD; one leading `--` (worker's own) is the only one dropped.
+        words = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not words:
+            raise UsageError("run needs a command: worker run CMD [ARGS...]")
+        args.command, args.args = words[0], words[1:]
+    return args

@@ -71,7 +71,8 @@ def status_text(job: dict[str, Any]) -> Any:
     from rich.text import Text
 
     status = str(job.get("status", "?"))
-    text = Text(status, STATUS_STYLE.get(status, ""))
+    text = Text()
+    text.append(status, STATUS_STYLE.get(status, ""))
     if job.get("exit_code") is not None:
         text.append(f" (exit code {job['exit_code']})")
     elif job.get("signal") is not None:

@@ -1,0 +1,236 @@
+"""HTTP Basic authentication against a users file of bcrypt hashes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from worker.api.auth import BAD_CREDENTIALS, MAX_PASSWORD_BYTES, UserStore, parse_basic
+from worker.errors import ConfigError, Unauthorized
+from worker.resources import DEMO_USERS, demo_file
+
+LONG_PASSWORD = b"p" * MAX_PASSWORD_BYTES  # exactly the limit: still allowed
+
+
+def hashed(password: bytes) -> bytes:
+    return bcrypt.hashpw(password, bcrypt.gensalt(rounds=4))
+
+
+@pytest.fixture(scope="module")
+def store() -> UserStore:
+    return UserStore(
+        {
+            "alice": hashed(b"wonderland"),
+            "bob": hashed("bü:ilder".encode()),
+            "carol": hashed(LONG_PASSWORD),
+        }
+    )
+
+
+def basic(user: bytes | str, password: bytes | str) -> str:
+    raw_user = user.encode() if isinstance(user, str) else user
+    raw_password = password.encode() if isinstance(password, str) else password
+    return "Basic " + base64.b64encode(raw_user + b":" + raw_password).decode("ascii")
+
+
+# --- UserStore.load ---------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "users"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_valid_file_with_comments_and_blank_lines(tmp_path: Path) -> None:
+    alice, bob = hashed(b"a").decode(), hashed(b"b").decode()
+    path = write(
+        tmp_path,
+        f"# users\n\n   \nalice:{alice}\n  # indented comment\n\tbob:{bob}  \r\n\n",
+    )
+    users = UserStore.load(path)
+    assert users.names == ["alice", "bob"]
+    assert users.check("alice", b"a")
+    assert users.check("bob", b"b")
+    assert not users.check("alice", b"b")
+
+
+def test_load_later_line_for_same_user_wins(tmp_path: Path) -> None:
+    old, new = hashed(b"old").decode(), hashed(b"new").decode()
+    users = UserStore.load(write(tmp_path, f"alice:{old}\nalice:{new}\n"))
+    assert users.names == ["alice"]
+    assert users.check("alice", b"new")
+    assert not users.check("alice", b"old")
+
+
+def test_load_shipped_demo_users() -> None:
+    users = UserStore.load(demo_file(DEMO_USERS))
+    assert users.names == ["alice", "bob"]
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read users file"):
+        UserStore.load(tmp_path / "nope")
+
+
+def test_load_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        UserStore.load(tmp_path)
+
+
+def test_load_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    path.write_bytes(b"\xffalice:" + hashed(b"a") + b"\n")
+    with pytest.raises(ConfigError):
+        UserStore.load(path)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n", "# only a comment\n# and another\n"])
+def test_load_file_without_users(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="no users"):
+        UserStore.load(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "alice",
+        "alice:",
+        ":$2b$04$abcdefghijklmnopqrstuuJvK0DFnLKZ8kXqYgmUHXQ7iFeF2CG3K",
+        "alice:plaintext",
+        "alice wonderland",
+    ],
+)
+def test_load_bad_line_names_its_line_number(tmp_path: Path, line: str) -> None:
+    good = hashed(b"b").decode()
+    path = write(tmp_path, f"# header\nbob:{good}\n{line}\n")
+    with pytest.raises(ConfigError, match=r":3: expected 'name:bcrypt-hash'"):
+        UserStore.load(path)
+
+
+# A malformed hash must be refused at start-up: accepted, it would make
+# bcrypt raise on every login of that user.
+@pytest.mark.parametrize("bad_hash", ["$2b$not-a-hash", "$2", "$2b$12$é"])
+def test_load_refuses_malformed_hash(tmp_path: Path, bad_hash: str) -> None:
+    with pytest.raises(ConfigError):
+        UserStore.load(write(tmp_path, f"alice:{bad_hash}\n"))
+
+
+# --- parse_basic ------------------------------------------------------------
+
+
+def test_parse_basic_valid() -> None:
+    assert parse_basic(basic("alice", "wonderland")) == ("alice", b"wonderland")
+
+
+def test_parse_basic_password_may_contain_colons_and_any_bytes() -> None:
+    assert parse_basic(basic("bob", b"a:b:\xff\x00")) == ("bob", b"a:b:\xff\x00")
+
+
+def test_parse_basic_empty_password_and_unicode_user() -> None:
+    assert parse_basic(basic("zoë", "")) == ("zoë", b"")
+
+
+@pytest.mark.parametrize("scheme", ["basic", "BASIC", "BaSiC"])
+def test_parse_basic_scheme_is_case_insensitive(scheme: str) -> None:
+    header = basic("alice", "x").replace("Basic", scheme, 1)
+    assert parse_basic(header) == ("alice", b"x")
+
+
+def test_parse_basic_tolerates_extra_spaces() -> None:
+    encoded = base64.b64encode(b"alice:x").decode()
+    assert parse_basic(f"Basic   {encoded}  ") == ("alice", b"x")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Basic",
+        "Basic ",
+        "Basic    ",
+        "Bearer abc.def",
+        "Digest " + base64.b64encode(b"alice:x").decode(),
+        "Basicx " + base64.b64encode(b"alice:x").decode(),
+        "Basic not*base64",
+        "Basic YWxpY2U6eA",  # padding missing
+        "Basic ñañ=",
+        "Basic " + base64.b64encode(b"alice").decode(),  # no colon
+        "Basic " + base64.b64encode(b":password").decode(),  # empty user
+        "Basic " + base64.b64encode(b"\xff\xfe:password").decode(),  # non-UTF-8 user
+    ],
+)
+def test_parse_basic_refuses(header: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        parse_basic(header)
+
+
+# --- check ------------------------------------------------------------------
+
+
+def test_check_right_password(store: UserStore) -> None:
+    assert store.check("alice", b"wonderland") is True
+    assert store.check("bob", "bü:ilder".encode()) is True
+
+
+def test_check_password_of_exactly_the_limit(store: UserStore) -> None:
+    assert store.check("carol", LONG_PASSWORD) is True
+
+
+@pytest.mark.parametrize(
+    ("user", "password"),
+    [
+        ("alice", b"Wonderland"),
+        ("alice", b"wonderland "),
+        ("alice", b""),
+        ("alice", b"wonderland\x00"),
+        ("bob", b"wonderland"),
+        ("Alice", b"wonderland"),
+        ("mallory", b"wonderland"),
+        ("", b""),
+    ],
+)
+def test_check_wrong_password_or_unknown_user(store: UserStore, user: str, password: bytes) -> None:
+    assert store.check(user, password) is False
+
+
+@pytest.mark.parametrize("user", ["carol", "alice", "nobody"])
+def test_check_password_over_72_bytes_is_false_not_error(store: UserStore, user: str) -> None:
+    # The first 72 bytes match carol's password: bcrypt would accept them if
+    # the password were silently truncated.
+    assert store.check(user, LONG_PASSWORD + b"x") is False
+    assert store.check(user, b"z" * 10_000) is False
+
+
+# --- authenticate -----------------------------------------------------------
+
+
+def test_authenticate_returns_user(store: UserStore) -> None:
+    assert asyncio.run(store.authenticate(basic("alice", "wonderland"))) == "alice"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        basic("alice", "wrong"),
+        basic("mallory", "wonderland"),
+        basic("carol", LONG_PASSWORD + b"!"),
+    ],
+)
+def test_authenticate_bad_credentials(store: UserStore, header: str) -> None:
+    with pytest.raises(Unauthorized) as info:
+        asyncio.run(store.authenticate(header))
+    # Same message whether the user exists or not.
+    assert info.value.message == BAD_CREDENTIALS
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer x", "Basic !!!"])
+def test_authenticate_malformed_header(store: UserStore, header: str | None) -> None:
+    with pytest.raises(Unauthorized) as info:
+        asyncio.run(store.authenticate(header))
+    assert info.value.http_status == 401
