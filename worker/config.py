@@ -10,6 +10,7 @@ DEFAULT_PORT = 8443
 DEFAULT_URL = f"https://{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_KILL_GRACE = 5.0
 DEFAULT_MAX_BODY = 1 << 20
+DEFAULT_RATE_LIMIT_MS = 100
 # Beyond these a run request is refused, not truncated: the kernel's own
 # ARG_MAX would refuse much the same at exec time, with a worse message.
 MAX_ARGS = 4096
@@ -29,6 +30,7 @@ class ApiConfig:
     cert_file: Path
     key_file: Path
     max_body: int = DEFAULT_MAX_BODY
+    rate_limit_ms: int = DEFAULT_RATE_LIMIT_MS
 
     @property
     def url(self) -> str:

@@ -105,3 +105,12 @@ class ApiError(WorkerError):
     def __init__(self, message: str, http_status: int) -> None:
         super().__init__(message)
         self.http_status = http_status
+
+
+class RateLimited(WorkerError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms

@@ -9,8 +9,14 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from worker.api.auth import BAD_CREDENTIALS, MAX_PASSWORD_BYTES, UserStore, parse_basic
-from worker.errors import ConfigError, Unauthorized
+from worker.api.auth import (
+    BAD_CREDENTIALS,
+    MAX_PASSWORD_BYTES,
+    Authenticator,
+    UserStore,
+    parse_basic,
+)
+from worker.errors import ConfigError, RateLimited, Unauthorized
 from worker.resources import DEMO_USERS, demo_file
 
 LONG_PASSWORD = b"p" * MAX_PASSWORD_BYTES  # exactly the limit: still allowed
@@ -210,8 +216,62 @@ def test_check_password_over_72_bytes_is_false_not_error(store: UserStore, user:
 # --- authenticate -----------------------------------------------------------
 
 
+async def _authenticate(store: UserStore, header: str | None) -> str:
+    auth = Authenticator(store)
+    try:
+        return await auth.authenticate(header)
+    finally:
+        auth.close()
+
+
+def test_verified_credentials_skip_bcrypt_and_wrong_ones_are_never_cached(
+    store: UserStore,
+) -> None:
+    calls: list[tuple[str, bytes]] = []
+    real_check = store.check
+
+    def counting_check(user: str, password: bytes) -> bool:
+        calls.append((user, password))
+        return real_check(user, password)
+
+    store.check = counting_check  # type: ignore[method-assign]
+
+    async def main() -> None:
+        auth = Authenticator(store)
+        try:
+            for _ in range(3):
+                assert await auth.authenticate(basic("alice", "wonderland")) == "alice"
+            for _ in range(2):
+                with pytest.raises(Unauthorized):
+                    await auth.authenticate(basic("alice", "wrong"))
+            assert await auth.authenticate(basic("alice", "wonderland")) == "alice"
+        finally:
+            auth.close()
+
+    asyncio.run(main())
+    assert calls == [("alice", b"wonderland"), ("alice", b"wrong"), ("alice", b"wrong")]
+
+
+def test_a_flood_of_checks_beyond_the_queue_is_turned_away(store: UserStore) -> None:
+    async def main() -> list[BaseException | str]:
+        auth = Authenticator(store, workers=1, max_waiting=2)
+        try:
+            attempts = [auth.authenticate(basic("alice", f"guess{i}")) for i in range(10)]
+            return await asyncio.gather(*attempts, return_exceptions=True)
+        finally:
+            auth.close()
+
+    results = asyncio.run(main())
+    limited = [r for r in results if isinstance(r, RateLimited)]
+    refused = [r for r in results if isinstance(r, Unauthorized)]
+    # One running plus two waiting get a real check; the rest are refused
+    # before any bcrypt work.
+    assert len(refused) == 3 and len(limited) == 7
+    assert all(r.retry_after_ms >= 1000 for r in limited)
+
+
 def test_authenticate_returns_user(store: UserStore) -> None:
-    assert asyncio.run(store.authenticate(basic("alice", "wonderland"))) == "alice"
+    assert asyncio.run(_authenticate(store, basic("alice", "wonderland"))) == "alice"
 
 
 @pytest.mark.parametrize(
@@ -224,7 +284,7 @@ def test_authenticate_returns_user(store: UserStore) -> None:
 )
 def test_authenticate_bad_credentials(store: UserStore, header: str) -> None:
     with pytest.raises(Unauthorized) as info:
-        asyncio.run(store.authenticate(header))
+        asyncio.run(_authenticate(store, header))
     # Same message whether the user exists or not.
     assert info.value.message == BAD_CREDENTIALS
 
@@ -232,5 +292,5 @@ def test_authenticate_bad_credentials(store: UserStore, header: str) -> None:
 @pytest.mark.parametrize("header", [None, "", "Bearer x", "Basic !!!"])
 def test_authenticate_malformed_header(store: UserStore, header: str | None) -> None:
     with pytest.raises(Unauthorized) as info:
-        asyncio.run(store.authenticate(header))
+        asyncio.run(_authenticate(store, header))
     assert info.value.http_status == 401

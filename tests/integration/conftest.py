@@ -194,13 +194,16 @@ def stop_server(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    instance = start_server(tmp_path_factory.mktemp("serve"), "--kill-grace", "1")
+    # Most tests poll quickly; the rate limit has tests of its own.
+    instance = start_server(
+        tmp_path_factory.mktemp("serve"), "--kill-grace", "1", "--rate-limit-ms", "0"
+    )
     yield instance
     stop_server(instance.process)
 
 
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[Server]:
-    instance = start_server(tmp_path, "--kill-grace", "1")
+    instance = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
     yield instance
     stop_server(instance.process)

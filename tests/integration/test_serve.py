@@ -45,7 +45,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
 def test_stop_signal_stops_both_processes_and_every_job(tmp_path: Path, how: str) -> None:
-    server = start_server(tmp_path, "--kill-grace", "1")
+    server = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
     try:
         children = psutil.Process(server.process.pid).children(recursive=True)
         assert {server.api_pid, server.executor_pid} <= {c.pid for c in children}
@@ -110,7 +110,9 @@ def test_installed_package_finds_its_demo_material(tmp_path: Path) -> None:
         check=True,
     ).stdout.strip()
     assert Path(where).is_file(), where
-    server = start_server(tmp_path, "--kill-grace", "1", cwd=tmp_path, env=env)
+    server = start_server(
+        tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0", cwd=tmp_path, env=env
+    )
     try:
         worker_bin = shutil.which("worker", path=str(Path(sys.executable).parent))
         assert worker_bin, "the console script is installed beside the interpreter"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +12,12 @@ from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicE
 from sanic.response import HTTPResponse, json
 
 from worker.api import parse
-from worker.api.auth import REALM, UserStore
+from worker.api.auth import REALM, Authenticator
 from worker.api.executor_client import ExecutorClient
+from worker.api.origin import require_local
+from worker.api.ratelimit import RateLimiter
 from worker.config import ApiConfig
-from worker.errors import Unauthorized, WorkerError
+from worker.errors import RateLimited, Unauthorized, WorkerError
 from worker.protocol import (
     MAX_OUTPUT_CHUNK,
     GetStatus,
@@ -30,8 +33,12 @@ from worker.protocol import (
 log = logging.getLogger("worker.api")
 
 
-def create_app(config: ApiConfig, users: UserStore, executor: ExecutorClient) -> Sanic[Any, Any]:
-    app: Sanic[Any, Any] = Sanic("worker", configure_logging=False)
+def create_app(
+    config: ApiConfig, auth: Authenticator, executor: ExecutorClient
+) -> Sanic[Any, Any]:
+    # env_prefix=None: no SANIC_* variable from the environment can change
+    # this app (proxy trust among them).
+    app: Sanic[Any, Any] = Sanic("worker", configure_logging=False, env_prefix=None)
     app.config.REQUEST_MAX_SIZE = config.max_body
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30
@@ -40,9 +47,15 @@ def create_app(config: ApiConfig, users: UserStore, executor: ExecutorClient) ->
     app.config.REAL_IP_HEADER = None
     app.config.FORWARDED_SECRET = None
 
+    limiter = RateLimiter(config.rate_limit_ms)
+
     @app.on_request
-    async def authenticate(request: Request) -> None:
-        request.ctx.user = await users.authenticate(request.headers.get("authorization"))
+    async def admit(request: Request) -> None:
+        # Cheapest refusal first: a remote peer learns nothing about users.
+        require_local(request.conn_info.client_ip if request.conn_info else None)
+        user = await auth.authenticate(request.headers.get("authorization"))
+        limiter.admit(user)
+        request.ctx.user = user
 
     @app.post("/jobs/run")
     async def run(request: Request) -> HTTPResponse:
@@ -107,10 +120,14 @@ def create_app(config: ApiConfig, users: UserStore, executor: ExecutorClient) ->
 
 def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPResponse:
     headers: dict[str, str] = {}
+    body: dict[str, Any] = {}
     if isinstance(exc, WorkerError):
         status, message = exc.http_status, exc.message
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = REALM
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_ms / 1000)))
+            body["retry_after_ms"] = exc.retry_after_ms
     elif isinstance(exc, NotFound):
         status, message = 404, f"no such endpoint: {request.method} {request.path}"
     elif isinstance(exc, MethodNotAllowed):
@@ -127,7 +144,7 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
         status, message = 500, "internal server error"
     if status >= 500 and isinstance(exc, WorkerError):
         log.error("%s %s: %s", request.method, request.path, message)
-    return json({"error": message}, status=status, headers=headers)
+    return json({"error": message, **body}, status=status, headers=headers)
 
 
 def status_body(job: JobSnapshot) -> dict[str, Any]:

@@ -8,26 +8,40 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bcrypt
 
-from worker.errors import ConfigError, Unauthorized
+from worker.api.credentials import CredentialCache
+from worker.errors import ConfigError, RateLimited, Unauthorized
 
 REALM = 'Basic realm="worker"'
 BAD_CREDENTIALS = "invalid username or password"
 # bcrypt looks at no more than 72 bytes; longer passwords are refused rather
 # than silently truncated.
 MAX_PASSWORD_BYTES = 72
-_BCRYPT_HASH = re.compile(r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}")
-# Checked for unknown users so they cost the same as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=12))
+_BCRYPT_HASH = re.compile(r"\$2[abxy]?\$([0-9]{2})\$[./A-Za-z0-9]{53}")
+
+
+DEFAULT_COST = 12
+
+
+def _cost(hashed: bytes) -> int:
+    match = _BCRYPT_HASH.fullmatch(hashed.decode("ascii", "replace"))
+    return int(match.group(1)) if match else DEFAULT_COST
 
 
 class UserStore:
     def __init__(self, hashes: dict[str, bytes]) -> None:
         self._hashes = hashes
+        # Checked for unknown users, at the file's highest cost, so that an
+        # unknown name takes as long as a wrong password.
+        costs = [_cost(h) for h in hashes.values()]
+        cost = max(costs, default=DEFAULT_COST)
+        self._dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
 
     @classmethod
     def load(cls, path: Path) -> UserStore:
@@ -57,16 +71,53 @@ class UserStore:
         hashed = self._hashes.get(user)
         if len(password) > MAX_PASSWORD_BYTES:
             return False
-        matches = bcrypt.checkpw(password, hashed or _DUMMY_HASH)
+        matches = bcrypt.checkpw(password, hashed or self._dummy)
         return matches and hashed is not None
+
+
+class Authenticator:
+    """Checks Basic credentials: cached verifications first, bcrypt otherwise.
+
+    bcrypt runs on a small pool of its own, never on the event loop, and at
+    most ``max_waiting`` checks may queue for it. A flood of wrong passwords
+    therefore occupies at most ``workers`` cores and is turned away beyond
+    that with 429, while users whose credentials are cached never wait.
+    """
+
+    def __init__(
+        self,
+        store: UserStore,
+        cache: CredentialCache | None = None,
+        workers: int | None = None,
+        max_waiting: int = 16,
+    ) -> None:
+        self._store = store
+        self._cache = cache or CredentialCache()
+        workers = workers or max(1, (os.cpu_count() or 2) // 2)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._max_waiting = max_waiting + workers
+        self._in_flight = 0
 
     async def authenticate(self, header: str | None) -> str:
         """The user named by a valid ``Authorization`` header; else ``Unauthorized``."""
         user, password = parse_basic(header)
-        loop = asyncio.get_running_loop()
-        if not await loop.run_in_executor(None, self.check, user, password):
+        if self._cache.verified(user, password):
+            return user
+        if self._in_flight >= self._max_waiting:
+            raise RateLimited("too many login attempts in progress; retry shortly", 1000)
+        self._in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            ok = await loop.run_in_executor(self._pool, self._store.check, user, password)
+        finally:
+            self._in_flight -= 1
+        if not ok:
             raise Unauthorized(BAD_CREDENTIALS)
+        self._cache.remember(user, password)
         return user
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def parse_basic(header: str | None) -> tuple[str, bytes]:

@@ -61,14 +61,14 @@ def _prepare(
 ) -> tuple[Any, socket.socket, ssl.SSLContext]:
     """Everything that can fail on bad configuration, before serving starts."""
     from worker.api.app import create_app
-    from worker.api.auth import UserStore
+    from worker.api.auth import Authenticator, UserStore
     from worker.api.executor_client import ExecutorClient
     from worker.api.tls import server_context
 
-    users = UserStore.load(config.users_file)
+    auth = Authenticator(UserStore.load(config.users_file))
     tls = server_context(config.cert_file, config.key_file)
     executor = ExecutorClient()
-    app = create_app(config, users, executor)
+    app = create_app(config, auth, executor)
 
     @app.before_server_start
     async def connect(_app: Any) -> None:
@@ -77,6 +77,7 @@ def _prepare(
     @app.after_server_stop
     async def disconnect(_app: Any) -> None:
         await executor.close()
+        auth.close()
 
     return app, bind(config.host, config.port), tls
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import time
 from base64 import b64encode
 from typing import Any
 from urllib.parse import urlsplit
 
 from worker.config import ClientConfig
 from worker.errors import ApiError, ConnectionFailed, UsageError
+
+# How long, in all, one command waits out 429 replies before giving up.
+MAX_RATE_LIMIT_WAIT = 10.0
 
 
 def client_context(ca_file: str) -> ssl.SSLContext:
@@ -57,8 +61,18 @@ class ApiClient:
         self._conn: http.client.HTTPSConnection | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> Response:
-        """Send one request; an error status raises ``ApiError``."""
+        """Send one request; an error status raises ``ApiError``.
+
+        A 429 (too soon after this user's previous request) is waited out and
+        retried, a bounded number of times.
+        """
         response = self.raw_request(method, path, body)
+        waited = 0.0
+        while response.status == 429 and waited < MAX_RATE_LIMIT_WAIT:
+            delay = _retry_delay(response)
+            time.sleep(delay)
+            waited += delay
+            response = self.raw_request(method, path, body)
         if response.status >= 400:
             raise ApiError(_error_message(response), response.status)
         return response
@@ -104,6 +118,16 @@ class ApiClient:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+def _retry_delay(response: Response) -> float:
+    try:
+        milliseconds = float(response.json()["retry_after_ms"])
+    except (ValueError, KeyError, TypeError):
+        header = response.headers.get("Retry-After", "1")
+        milliseconds = 1000 * float(header) if header.isdigit() else 1000.0
+    # A little extra, so the retry does not land a hair too early.
+    return min(max(milliseconds, 1.0), 5000.0) / 1000 + 0.005
 
 
 def _error_message(response: Response) -> str:

@@ -53,6 +53,10 @@ def _dispatch(argv: list[str]) -> int:
         from worker.cli.serve_command import certs_command
 
         return certs_command(args)
+    if args.action == "users":
+        from worker.cli.users_command import users_command
+
+        return users_command(args)
     if args.action in CLIENT_ACTIONS:
         from worker.cli.client_commands import client_command
 

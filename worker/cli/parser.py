@@ -6,7 +6,13 @@ import argparse
 import re
 from typing import NoReturn
 
-from worker.config import DEFAULT_HOST, DEFAULT_KILL_GRACE, DEFAULT_MAX_BODY, DEFAULT_PORT
+from worker.config import (
+    DEFAULT_HOST,
+    DEFAULT_KILL_GRACE,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_RATE_LIMIT_MS,
+)
 from worker.errors import UsageError
 
 HELP = f"""\
@@ -19,6 +25,9 @@ Usage:
   worker out ID                show a job's output (raw bytes when piped)
   worker kill ID               stop a job and every process it started
   worker certs DIR             make a new private CA and server certificate in DIR
+  worker users add NAME --users FILE
+                               add a user (or change a password); asks twice, no echo
+                               (--password-stdin reads one line from stdin instead)
   worker help                  show this help
 
 Client options (put them before CMD for `run`):
@@ -34,6 +43,8 @@ Server options (`worker serve`):
   --cert F --key F    TLS certificate and key (default: the demo certificate)
   --kill-grace S      seconds between SIGTERM and SIGKILL on kill (default {DEFAULT_KILL_GRACE:g})
   --max-body BYTES    largest request body accepted (default {DEFAULT_MAX_BODY})
+  --rate-limit-ms N   least time between two requests of one user (default
+                      {DEFAULT_RATE_LIMIT_MS}; 0 turns it off)
 
 Examples:
   worker serve
@@ -44,7 +55,7 @@ Examples:
 """
 
 CLIENT_ACTIONS = ("run", "status", "out", "kill")
-ACTIONS = ("help", "serve", "certs", *CLIENT_ACTIONS)
+ACTIONS = ("help", "serve", "certs", "users", *CLIENT_ACTIONS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +98,12 @@ def _bytes(text: str) -> int:
     return int(text)
 
 
+def _milliseconds(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}")
+    return int(text)
+
+
 def _job_id(text: str) -> str:
     if not text.isascii() or not text.isdigit():
         raise argparse.ArgumentTypeError(f"job ID must be a positive integer, not {text!r}")
@@ -117,6 +134,15 @@ def build() -> argparse.ArgumentParser:
     serve.add_argument("--key")
     serve.add_argument("--kill-grace", type=_positive_float, default=DEFAULT_KILL_GRACE)
     serve.add_argument("--max-body", type=_bytes, default=DEFAULT_MAX_BODY)
+    serve.add_argument("--rate-limit-ms", type=_milliseconds, default=DEFAULT_RATE_LIMIT_MS)
+
+    users = actions.add_parser("users", add_help=False)
+    user_actions = users.add_subparsers(dest="users_action", metavar="add", parser_class=_Parser)
+    user_actions.required = True
+    add = user_actions.add_parser("add", add_help=False)
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--users", required=True, metavar="FILE")
+    add.add_argument("--password-stdin", action="store_true")
 
     certs = actions.add_parser("certs", add_help=False)
     certs.add_argument("directory", metavar="DIR")

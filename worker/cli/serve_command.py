@@ -22,6 +22,7 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         cert_file=Path(args.cert) if args.cert else demo_file(DEMO_CERT),
         key_file=Path(args.key) if args.key else demo_file(DEMO_KEY),
         max_body=args.max_body,
+        rate_limit_ms=args.rate_limit_ms,
     )
     return ServeConfig(api=api, executor=ExecutorConfig(kill_grace=args.kill_grace))
 
