@@ -33,9 +33,7 @@ from worker.protocol import (
 log = logging.getLogger("worker.api")
 
 
-def create_app(
-    config: ApiConfig, auth: Authenticator, executor: ExecutorClient
-) -> Sanic[Any, Any]:
+def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient) -> Sanic[Any, Any]:
     # env_prefix=None: no SANIC_* variable from the environment can change
     # this app (proxy trust among them).
     app: Sanic[Any, Any] = Sanic("worker", configure_logging=False, env_prefix=None)
