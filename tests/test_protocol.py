@@ -80,8 +80,11 @@ MESSAGES: list[Message] = [
         data=bytes(range(256)) * 3,
         size=768,
         status=JobStatus.COMPLETED,
+        eof=True,
     ),
-    OutputChunk(request_id=11, job_id=7, offset=5, data=b"", size=5, status=JobStatus.FAILED),
+    OutputChunk(
+        request_id=11, job_id=7, offset=5, data=b"", size=5, status=JobStatus.FAILED, eof=False
+    ),
     ErrorReply(request_id=12, code="job_not_found", message="job 3 not found"),
 ]
 
@@ -226,7 +229,7 @@ def test_read_several_messages_from_one_feed() -> None:
 
 
 def test_read_message_split_across_feeds() -> None:
-    message = OutputChunk(1, 2, 0, b"x" * 1000, 1000, JobStatus.RUNNING)
+    message = OutputChunk(1, 2, 0, b"x" * 1000, 1000, JobStatus.RUNNING, False)
     data = encode(message) + encode(JobCreated(3, 4))
     # Split inside the header, right after it, and inside the payload.
     cuts = [3, 8, 9, 500, len(data) - 2]

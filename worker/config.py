@@ -31,6 +31,7 @@ class ApiConfig:
     key_file: Path
     max_body: int = DEFAULT_MAX_BODY
     rate_limit_ms: int = DEFAULT_RATE_LIMIT_MS
+    response_timeout: float = 60.0
 
     @property
     def url(self) -> str:

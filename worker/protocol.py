@@ -114,9 +114,10 @@ class JobInfo:
 class OutputChunk:
     """Bytes ``[offset, offset + len(data))`` of a job's output.
 
-    ``size`` is how many bytes the job has written so far; ``status`` is the
-    job's status when the chunk was taken, so a reader knows whether more can
-    still come.
+    ``size`` is how many bytes the job has written so far and ``status`` the
+    job's status when the chunk was taken. ``eof`` says the output is closed:
+    no byte can follow. A final status alone does not say that, since a
+    process the job left behind may still write.
     """
 
     request_id: int
@@ -125,6 +126,7 @@ class OutputChunk:
     data: bytes
     size: int
     status: JobStatus
+    eof: bool
 
 
 @dataclass(frozen=True, slots=True)

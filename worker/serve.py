@@ -25,14 +25,14 @@ STOP_MARGIN = 10.0
 
 
 class _SignalEvents:
-    """Turns SIGINT/SIGTERM into bytes on a socket that ``wait`` can watch."""
+    """Turns SIGINT/SIGTERM/SIGHUP into bytes on a socket ``wait`` can watch."""
 
     def __init__(self) -> None:
         self.reader, self._writer = socket.socketpair()
         self._writer.setblocking(False)
         self._previous = {
             signum: signal.signal(signum, self._on_signal)
-            for signum in (signal.SIGINT, signal.SIGTERM)
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         }
 
     def _on_signal(self, signum: int, _frame: object) -> None:

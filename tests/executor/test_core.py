@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from worker.config import ExecutorConfig
-from worker.errors import JobNotFound, JobNotRunning
+from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning
 from worker.executor.core import Executor
 from worker.protocol import JobStatus
 
@@ -228,5 +228,29 @@ def test_no_descriptor_leaks_after_jobs_end() -> None:
         for job_id in ids:
             await finished(ex, job_id)
         await until(lambda: len(os.listdir("/proc/self/fd")) <= before)
+
+    run(test)
+
+
+def test_no_job_starts_once_shutdown_has_begun() -> None:
+    async def test(ex: Executor) -> None:
+        await ex.shutdown()
+        with pytest.raises(ExecutorUnavailable, match="shutting down"):
+            ex.run("alice", "true", ())
+
+    run(test)
+
+
+def test_output_stays_open_while_a_left_behind_process_writes() -> None:
+    async def test(ex: Executor) -> None:
+        job_id = ex.run(
+            "alice", "sh", ("-c", "(read x < /dev/null; sleep 0.3; echo late) & echo early")
+        )
+        assert await finished(ex, job_id) is JobStatus.COMPLETED
+        job = ex.get("alice", job_id)
+        assert output(ex, job_id) == b"early\n"
+        assert job.output_fd is not None  # the background shell still holds the pipe
+        await until(lambda: job.output_fd is None)
+        assert output(ex, job_id) == b"early\nlate\n"
 
     run(test)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json as json_module
 import logging
 import math
 from datetime import UTC, datetime
@@ -40,6 +42,8 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
     app.config.REQUEST_MAX_SIZE = config.max_body
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30
+    # A kill answers once the tree is gone, which may take the whole grace.
+    app.config.RESPONSE_TIMEOUT = config.response_timeout
     # Proxy headers are never trusted: the peer is who it is.
     app.config.PROXIES_COUNT = 0
     app.config.REAL_IP_HEADER = None
@@ -80,15 +84,22 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
                 lambda rid: ReadOutput(rid, user, job_id, offset, MAX_OUTPUT_CHUNK), OutputChunk
             )
 
+        # The output as it stands now: up to the size the first reply saw.
         first = await chunk(0)
         if not raw:
             pieces = [first.data]
             offset = len(first.data)
-            while len(pieces[-1]) == MAX_OUTPUT_CHUNK:
-                pieces.append((await chunk(offset)).data)
-                offset += len(pieces[-1])
-            output = b"".join(pieces).decode("utf-8", "replace")
-            return json({"id": job_id, "output": output})
+            while offset < first.size:
+                data = (await chunk(offset)).data
+                if not data:
+                    break
+                pieces.append(data)
+                offset += len(data)
+            loop = asyncio.get_running_loop()
+            # Decoding and encoding many megabytes would stall every other
+            # request if done on the event loop.
+            body = await loop.run_in_executor(None, _output_json, job_id, pieces)
+            return HTTPResponse(body, content_type="application/json")
         response = await request.respond(
             content_type="application/octet-stream",
             headers={"X-Job-Status": first.status.value},
@@ -97,7 +108,7 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
         while data:
             await response.send(data)
             offset += len(data)
-            if len(data) < MAX_OUTPUT_CHUNK:
+            if offset >= first.size:
                 break
             data = (await chunk(offset)).data
         await response.eof()
@@ -137,12 +148,19 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
         status, message = 413, f"request body is larger than {config.max_body} bytes"
     elif isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
         status, message = exc.status_code, str(exc) or "bad request"
+    elif isinstance(exc, SanicException) and exc.status_code == 503:
+        status, message = 503, str(exc) or "the server is busy; retry shortly"
     else:
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         status, message = 500, "internal server error"
     if status >= 500 and isinstance(exc, WorkerError):
         log.error("%s %s: %s", request.method, request.path, message)
     return json({"error": message, **body}, status=status, headers=headers)
+
+
+def _output_json(job_id: int, pieces: list[bytes]) -> bytes:
+    output = b"".join(pieces).decode("utf-8", "replace")
+    return json_module.dumps({"id": job_id, "output": output}).encode("utf-8")
 
 
 def status_body(job: JobSnapshot) -> dict[str, Any]:

@@ -23,7 +23,7 @@ def start_api(
 ) -> SpawnProcess:
     process = ctx.Process(
         target=api_main,
-        args=(executor_conn, status_conn, config),
+        args=(executor_conn, status_conn, config, os.getpid()),
         name="worker-api",
         daemon=False,
     )
@@ -31,8 +31,13 @@ def start_api(
     return process
 
 
-def api_main(executor_conn: Connection, status_conn: Connection, config: ApiConfig) -> None:
+def api_main(
+    executor_conn: Connection, status_conn: Connection, config: ApiConfig, parent_pid: int
+) -> None:
+    from worker.linux import die_with_parent
+
     logging.basicConfig(level=logging.WARNING, format="worker api: %(message)s")
+    die_with_parent(parent_pid)
     executor_sock = socket.socket(fileno=os.dup(executor_conn.fileno()))
     executor_conn.close()
     try:

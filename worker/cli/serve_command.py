@@ -9,6 +9,7 @@ from pathlib import Path
 from worker.cli.exit_status import ExitStatus
 from worker.config import ApiConfig, ExecutorConfig, ServeConfig
 from worker.errors import UsageError
+from worker.executor.killer import KILL_SETTLE
 from worker.resources import DEMO_CERT, DEMO_KEY, DEMO_USERS, demo_file
 
 
@@ -23,6 +24,8 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         key_file=Path(args.key) if args.key else demo_file(DEMO_KEY),
         max_body=args.max_body,
         rate_limit_ms=args.rate_limit_ms,
+        # Longer than the slowest kill: the grace period, then SIGKILL settling.
+        response_timeout=args.kill_grace + KILL_SETTLE + 30,
     )
     return ServeConfig(api=api, executor=ExecutorConfig(kill_grace=args.kill_grace))
 

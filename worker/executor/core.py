@@ -7,17 +7,19 @@ handled one at a time, so a status is never half-updated when it is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import signal
 import time
 
 import psutil
 
 from worker.config import ExecutorConfig
-from worker.errors import JobNotFound, JobNotRunning
-from worker.executor.exits import ExitWatcher
+from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning
+from worker.executor.exits import ChildReaper
 from worker.executor.job import Job
-from worker.executor.killer import kill_tree
+from worker.executor.killer import alive, kill_all, signal_all
 from worker.executor.spawn import Spawned, SpawnError, spawn
 from worker.protocol import KILLABLE_STATES, JobSnapshot
 
@@ -28,16 +30,23 @@ DRAIN_LIMIT = 16 << 20
 
 
 class Executor:
-    def __init__(self, config: ExecutorConfig) -> None:
+    def __init__(self, config: ExecutorConfig, adopt_orphans: bool = False) -> None:
+        """``adopt_orphans``: this process is a child subreaper and owns every
+        child it has, so it reaps them all."""
         self._config = config
         self._loop = asyncio.get_running_loop()
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
-        self._exits = ExitWatcher(self._loop)
+        self._reaper = ChildReaper(self._loop, adopt_orphans=adopt_orphans)
+        self._me = psutil.Process()
+        self._sessions: set[int] = set()  # every job's session ID, ever
+        self._closing = False
 
     # --- requests -------------------------------------------------------
 
     def run(self, owner: str, command: str, args: tuple[str, ...]) -> int:
+        if self._closing:
+            raise ExecutorUnavailable("the server is shutting down")
         job = Job(id=next(self._ids), owner=owner, command=command, args=args)
         self._jobs[job.id] = job
         try:
@@ -57,27 +66,31 @@ class Executor:
 
     async def kill(self, owner: str, job_id: int) -> JobSnapshot:
         job = self.get(owner, job_id)
-        self._reap(job)  # it may have exited a moment ago, unnoticed yet
-        if job.status not in KILLABLE_STATES:
+        task = job.kill_task
+        if task is None or (task.done() and (task.cancelled() or task.exception())):
+            # No kill under way (or the last one failed): check and start one
+            # within this loop step, so the job cannot end unseen in between.
+            self._reap(job)  # it may have exited a moment ago
+            if job.status not in KILLABLE_STATES:
+                raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
+            task = self._start_kill(job)
+        elif task.done():
             raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
-        # A kill already under way is joined, not repeated.
-        if job.kill_task is None:
-            job.kill_requested = True
-            job.kill_task = asyncio.ensure_future(self._kill(job))
-        await asyncio.shield(job.kill_task)
+        await asyncio.shield(task)
         return job.snapshot()
 
     async def shutdown(self) -> None:
-        """Kill every running job (TERM, grace, KILL) and wait until all are gone."""
-        running = [job for job in self._jobs.values() if job.status in KILLABLE_STATES]
-        for job in running:
-            if job.kill_task is None:
-                job.kill_requested = True
-                job.kill_task = asyncio.ensure_future(self._kill(job))
-        await asyncio.gather(
-            *(job.kill_task for job in running if job.kill_task), return_exceptions=True
-        )
-        self._exits.close()
+        """Refuse new jobs, kill every job's processes (TERM, grace, KILL),
+        including those left behind by jobs that already ended."""
+        self._closing = True
+        tasks = [
+            self._start_kill(job) if job.kill_task is None else job.kill_task
+            for job in self._jobs.values()
+            if job.status in KILLABLE_STATES
+        ]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kill_all(self._leftovers, self._config.kill_grace)
+        self._reaper.close()
 
     # --- processes ------------------------------------------------------
 
@@ -86,8 +99,10 @@ class Executor:
         job.started_at = time.time()
         job.stdin_fd = spawned.stdin_fd
         job.output_fd = spawned.output_fd
+        # start_new_session: the leader's PID is also its session and group ID.
+        self._sessions.add(spawned.process.pid)
         self._loop.add_reader(spawned.output_fd, self._on_output, job)
-        self._exits.watch(spawned.process.pid, lambda: self._reap(job))
+        self._reaper.watch(spawned.process.pid, lambda: self._reap(job))
 
     def _on_output(self, job: Job) -> None:
         if job.output_fd is None:
@@ -125,12 +140,12 @@ class Executor:
 
     def _reap(self, job: Job) -> None:
         process = job.process
-        if process is None or job.status not in KILLABLE_STATES:
+        if process is None or process.returncode is not None:
             return
         returncode = process.poll()
         if returncode is None:
             return
-        self._exits.unwatch(process.pid)
+        self._reaper.unwatch(process.pid)
         self._drain(job)
         if job.stdin_fd is not None:
             os.close(job.stdin_fd)
@@ -138,19 +153,59 @@ class Executor:
         job.finish(returncode)
 
     def _group_of(self, job: Job) -> int | None:
+        """The job's group ID while its leader is unreaped; after that the ID
+        could be reused, so it is never signalled as a group again."""
         process = job.process
         if process is None or process.returncode is not None:
             return None
-        return process.pid  # start_new_session: the leader's PID is the group ID
+        return process.pid
+
+    def _members(self, job: Job) -> set[psutil.Process]:
+        """The job's processes: the leader's descendants, and every process
+        still in the job's session (orphans this executor adopted included)."""
+        found: set[psutil.Process] = set()
+        with contextlib.suppress(psutil.Error, OSError):
+            if job.leader is not None and alive(job.leader):
+                found.add(job.leader)
+                found.update(job.leader.children(recursive=True))
+        session = job.pid
+        for process in self._descendants():
+            with contextlib.suppress(OSError):
+                if os.getsid(process.pid) == session:
+                    found.add(process)
+        return found
+
+    def _leftovers(self) -> set[psutil.Process]:
+        """Processes of any job, ended or not, that are still about."""
+        found = set()
+        for process in self._descendants():
+            with contextlib.suppress(OSError):
+                if os.getsid(process.pid) in self._sessions:
+                    found.add(process)
+        return found
+
+    def _descendants(self) -> list[psutil.Process]:
+        try:
+            return self._me.children(recursive=True)
+        except (psutil.Error, OSError):
+            return []
+
+    def _start_kill(self, job: Job) -> asyncio.Task[None]:
+        """Mark the job killed-on-exit and send the first SIGTERM right now."""
+        assert job.process is not None
+        job.kill_requested = True
+        # Unreaped, so this PID is still the job's leader.
+        job.leader = psutil.Process(job.process.pid)
+        signal_all(self._members(job), signal.SIGTERM, self._group_of(job))
+        job.kill_task = asyncio.ensure_future(self._kill(job))
+        return job.kill_task
 
     async def _kill(self, job: Job) -> None:
-        assert job.process is not None
-        try:
-            root = psutil.Process(job.process.pid)
-        except psutil.NoSuchProcess:
-            root = None
-        if root is not None:
-            await kill_tree(root, self._config.kill_grace, lambda: self._group_of(job))
-        # The leader is gone; its exit is reaped by the watcher, or here.
+        await kill_all(
+            lambda: self._members(job),
+            self._config.kill_grace,
+            group=lambda: self._group_of(job),
+            already_terminated=True,
+        )
         self._reap(job)
         await job.ended.wait()

@@ -1,56 +1,84 @@
-"""Noticing that a job's main process has exited, without a thread per job.
+"""Noticing that processes exited and reaping them, without a thread per job.
 
-Linux 5.3+ gives a pollable pidfd per process. Where ``pidfd_open`` is
-missing or refused (old kernels, some seccomp profiles), SIGCHLD wakes a scan
-of the running jobs instead. Either way the callback then reaps the process.
+Job leaders are watched through pidfds (Linux 5.3+); where ``pidfd_open`` is
+missing or refused, SIGCHLD wakes a scan of the watched processes instead.
+When the executor is a child subreaper, orphans of jobs are reparented to it;
+``adopt_orphans`` then also reaps every child that is not a watched leader,
+so none is left a zombie.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
 
 
-class ExitWatcher:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+class ChildReaper:
+    def __init__(self, loop: asyncio.AbstractEventLoop, adopt_orphans: bool = False) -> None:
         self._loop = loop
+        self._adopt_orphans = adopt_orphans
+        self._callbacks: dict[int, Callable[[], None]] = {}
         self._pidfds: dict[int, int] = {}
-        self._scanned: dict[int, Callable[[], None]] = {}
-        self._sigchld_installed = False
+        self._sigchld = False
+        if adopt_orphans:
+            self._install_sigchld()
 
     def watch(self, pid: int, on_exit: Callable[[], None]) -> None:
-        """Call ``on_exit`` (at least once) after ``pid`` has exited."""
+        """Call ``on_exit`` once ``pid`` has exited; it must reap ``pid``."""
+        self._callbacks[pid] = on_exit
         try:
             fd = os.pidfd_open(pid)
         except (AttributeError, OSError):
-            self._watch_by_sigchld(pid, on_exit)
+            self._install_sigchld()
+            # The child may have exited before the handler was in place.
+            self._loop.call_soon(self._on_sigchld)
             return
         self._pidfds[pid] = fd
         self._loop.add_reader(fd, on_exit)
 
     def unwatch(self, pid: int) -> None:
+        self._callbacks.pop(pid, None)
         fd = self._pidfds.pop(pid, None)
         if fd is not None:
             self._loop.remove_reader(fd)
             os.close(fd)
-        self._scanned.pop(pid, None)
 
-    def _watch_by_sigchld(self, pid: int, on_exit: Callable[[], None]) -> None:
-        if not self._sigchld_installed:
-            self._loop.add_signal_handler(signal.SIGCHLD, self._scan)
-            self._sigchld_installed = True
-        self._scanned[pid] = on_exit
-        # The child may have exited before the handler was in place.
-        self._loop.call_soon(on_exit)
+    def _install_sigchld(self) -> None:
+        if not self._sigchld:
+            self._loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+            self._sigchld = True
 
-    def _scan(self) -> None:
-        for on_exit in list(self._scanned.values()):
-            on_exit()
+    def _on_sigchld(self) -> None:
+        if self._adopt_orphans:
+            self._reap_all()
+        for pid in [p for p in self._callbacks if p not in self._pidfds]:
+            callback = self._callbacks.get(pid)
+            if callback is not None:
+                callback()
+
+    def _reap_all(self) -> None:
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            callback = self._callbacks.get(info.si_pid)
+            if callback is not None:
+                callback()  # reaps the leader through its Popen, keeping its status
+                if self._callbacks.get(info.si_pid) is callback:
+                    return  # not reaped after all; never spin on it
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(info.si_pid, os.WNOHANG)
 
     def close(self) -> None:
         for pid in list(self._pidfds):
             self.unwatch(pid)
-        if self._sigchld_installed:
+        if self._sigchld:
             self._loop.remove_signal_handler(signal.SIGCHLD)
+            self._sigchld = False

@@ -7,6 +7,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+import psutil
+
 from worker.executor.output import OutputBuffer
 from worker.protocol import JobSnapshot, JobStatus
 
@@ -30,6 +32,7 @@ class Job:
     # Set once the job has reached a final status and its output is drained.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     kill_task: asyncio.Task[None] | None = None
+    leader: psutil.Process | None = None  # taken when a kill starts
 
     @property
     def pid(self) -> int | None:

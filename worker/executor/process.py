@@ -14,17 +14,26 @@ from worker.config import ExecutorConfig
 
 def start_executor(ctx: SpawnContext, conn: Connection, config: ExecutorConfig) -> SpawnProcess:
     process = ctx.Process(
-        target=executor_main, args=(conn, config), name="worker-executor", daemon=False
+        target=executor_main,
+        args=(conn, config, os.getpid()),
+        name="worker-executor",
+        daemon=False,
     )
     process.start()
     return process
 
 
-def executor_main(conn: Connection, config: ExecutorConfig) -> None:
+def executor_main(conn: Connection, config: ExecutorConfig, parent_pid: int) -> None:
     from worker.executor.server import serve
+    from worker.linux import become_subreaper, die_with_parent
 
     logging.basicConfig(level=logging.WARNING, format="worker executor: %(message)s")
+    # SIGTERM, handled like any stop: the jobs are killed, then we exit.
+    die_with_parent(parent_pid)
+    # Orphans of jobs come to us instead of init: we can find and kill them
+    # as part of their job, and we reap them.
+    adopt_orphans = become_subreaper()
     # Own the descriptor as a socket so asyncio can drive it without blocking.
     sock = socket.socket(fileno=os.dup(conn.fileno()))
     conn.close()
-    asyncio.run(serve(sock, config))
+    asyncio.run(serve(sock, config, adopt_orphans=adopt_orphans))

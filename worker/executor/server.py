@@ -29,14 +29,17 @@ from worker.protocol import (
 log = logging.getLogger("worker.executor")
 
 
-async def serve(sock: socket.socket, config: ExecutorConfig) -> None:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+async def serve(sock: socket.socket, config: ExecutorConfig, adopt_orphans: bool = False) -> None:
     """Answer requests until the API hangs up or a stop signal arrives; then
     kill every job and return."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    executor = Executor(config)
+    executor = Executor(config, adopt_orphans=adopt_orphans)
     reader, writer = await asyncio.open_connection(sock=sock)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -62,10 +65,14 @@ async def serve(sock: socket.socket, config: ExecutorConfig) -> None:
     reading = asyncio.create_task(read_requests())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    # No new request is read once stopping; runs already read are refused.
+    reading.cancel()
     await executor.shutdown()
-    for task in (reading, stopping, *tasks):
+    for task in (stopping, *tasks):
         task.cancel()
     writer.close()
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
 
 
 async def handle(executor: Executor, request: Request) -> Reply:
@@ -81,7 +88,13 @@ async def handle(executor: Executor, request: Request) -> Reply:
                 job = executor.get(request.owner, request.job_id)
                 data = job.output.read(request.offset, request.limit)
                 return OutputChunk(
-                    request.request_id, job.id, request.offset, data, job.output.size, job.status
+                    request.request_id,
+                    job.id,
+                    request.offset,
+                    data,
+                    job.output.size,
+                    job.status,
+                    eof=job.output_fd is None,
                 )
             case KillJob():
                 snapshot = await executor.kill(request.owner, request.job_id)

@@ -1,0 +1,34 @@
+"""The few Linux process controls the standard library does not offer."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
+    """Get ``sig`` when the parent dies; if it already has, send it now."""
+    _prctl(_PR_SET_PDEATHSIG, sig)
+    # The parent may have died before the request was in place.
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants instead of init. False where refused."""
+    try:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    except OSError:
+        return False
+    return True
