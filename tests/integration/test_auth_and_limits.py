@@ -157,3 +157,52 @@ def test_a_flood_of_bad_passwords_does_not_stall_other_users(server: Server) -> 
     # bcrypt costs ~0.2 s a check and 8 clients keep it busy; had checks run
     # on the event loop, bob would wait for several of them each time.
     assert worst < 1.0, worst
+
+
+def test_a_user_added_by_the_cli_can_log_in(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "users",
+            "add",
+            "carol",
+            "--users",
+            str(users),
+            "--password-stdin",
+        ],
+        input=b"tea-party\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    server = start_server(tmp_path, "--users", str(users), "--rate-limit-ms", "0")
+    try:
+        env = {
+            **os.environ,
+            "WORKER_URL": server.url,
+            "WORKER_USER": "carol",
+            "WORKER_PASSWORD": "tea-party",
+        }
+        ran = subprocess.run(
+            [sys.executable, "-m", "worker", "run", "true"],
+            env=env,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        wrong = subprocess.run(
+            [sys.executable, "-m", "worker", "run", "true"],
+            env={**env, "WORKER_PASSWORD": "nope"},
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert wrong.returncode == 1
+        assert wrong.stderr.decode() == "Error: invalid username or password\n"
+    finally:
+        stop_server(server.process)

@@ -53,8 +53,14 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
 
     @app.on_request
     async def admit(request: Request) -> None:
-        # Cheapest refusal first: a remote peer learns nothing about users.
-        require_local(request.conn_info.client_ip if request.conn_info else None)
+        # Sanic also runs this for requests it refused while parsing them
+        # (a header too large, say): those have no connection info and no
+        # route, and the error handler answers them.
+        if request.conn_info is not None:
+            # Cheapest refusal first: a remote peer learns nothing about users.
+            require_local(request.conn_info.client_ip)
+        if request.route is None:
+            return
         user = await auth.authenticate(request.headers.get("authorization"))
         limiter.admit(user)
         request.ctx.user = user
@@ -144,6 +150,8 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
         allowed = getattr(exc, "allowed_methods", None)
         if allowed:
             headers["Allow"] = ", ".join(sorted(allowed))
+    elif isinstance(exc, PayloadTooLarge) and "header" in str(exc).lower():
+        status, message = 431, "request headers are too large"
     elif isinstance(exc, PayloadTooLarge):
         status, message = 413, f"request body is larger than {config.max_body} bytes"
     elif isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
