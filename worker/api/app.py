@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json as json_module
 import logging
 import math
 from datetime import UTC, datetime
@@ -17,18 +15,16 @@ from worker.api import parse
 from worker.api.auth import REALM, Authenticator
 from worker.api.executor_client import ExecutorClient
 from worker.api.origin import require_local
+from worker.api.output import OutputReader
 from worker.api.ratelimit import RateLimiter
 from worker.config import ApiConfig
 from worker.errors import RateLimited, Unauthorized, WorkerError
 from worker.protocol import (
-    MAX_OUTPUT_CHUNK,
     GetStatus,
     JobCreated,
     JobInfo,
     JobSnapshot,
     KillJob,
-    OutputChunk,
-    ReadOutput,
     RunJob,
 )
 
@@ -81,44 +77,11 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
 
     @app.get("/jobs/<raw_id>/out")
     async def out(request: Request, raw_id: str) -> HTTPResponse | None:
-        job_id = parse.job_id(raw_id)
-        user = request.ctx.user
-        raw = request.args.get("format", "json") == "raw"
-
-        async def chunk(offset: int) -> OutputChunk:
-            return await executor.call(
-                lambda rid: ReadOutput(rid, user, job_id, offset, MAX_OUTPUT_CHUNK), OutputChunk
-            )
-
-        # The output as it stands now: up to the size the first reply saw.
-        first = await chunk(0)
-        if not raw:
-            pieces = [first.data]
-            offset = len(first.data)
-            while offset < first.size:
-                data = (await chunk(offset)).data
-                if not data:
-                    break
-                pieces.append(data)
-                offset += len(data)
-            loop = asyncio.get_running_loop()
-            # Decoding and encoding many megabytes would stall every other
-            # request if done on the event loop.
-            body = await loop.run_in_executor(None, _output_json, job_id, pieces)
-            return HTTPResponse(body, content_type="application/json")
-        response = await request.respond(
-            content_type="application/octet-stream",
-            headers={"X-Job-Status": first.status.value},
-        )
-        data, offset = first.data, 0
-        while data:
-            await response.send(data)
-            offset += len(data)
-            if offset >= first.size:
-                break
-            data = (await chunk(offset)).data
-        await response.eof()
-        return None
+        reader = OutputReader(executor, request.ctx.user, parse.job_id(raw_id))
+        if request.args.get("format", "json") == "raw":
+            await reader.send_raw(request)
+            return None
+        return await reader.json_response()
 
     @app.put("/jobs/<raw_id>/kill")
     async def kill(request: Request, raw_id: str) -> HTTPResponse:
@@ -164,11 +127,6 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
     if status >= 500 and isinstance(exc, WorkerError):
         log.error("%s %s: %s", request.method, request.path, message)
     return json({"error": message, **body}, status=status, headers=headers)
-
-
-def _output_json(job_id: int, pieces: list[bytes]) -> bytes:
-    output = b"".join(pieces).decode("utf-8", "replace")
-    return json_module.dumps({"id": job_id, "output": output}).encode("utf-8")
 
 
 def status_body(job: JobSnapshot) -> dict[str, Any]:
