@@ -11,6 +11,7 @@ DEFAULT_URL = f"https://{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_KILL_GRACE = 5.0
 DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_RATE_LIMIT_MS = 100
+DEFAULT_MAX_OUTPUT = 64 << 20
 # Beyond these a run request is refused, not truncated: the kernel's own
 # ARG_MAX would refuse much the same at exec time, with a worse message.
 MAX_ARGS = 4096
@@ -20,6 +21,7 @@ MAX_ARG_BYTES = 128 << 10
 @dataclass(frozen=True, slots=True)
 class ExecutorConfig:
     kill_grace: float = DEFAULT_KILL_GRACE
+    max_output: int = DEFAULT_MAX_OUTPUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import signal
 
 _PR_SET_PDEATHSIG = 1
@@ -32,3 +33,18 @@ def become_subreaper() -> bool:
     except OSError:
         return False
     return True
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard limit; return it.
+
+    Each running job holds a few descriptors, so the usual soft limit of 1024
+    would stop at a few hundred jobs.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+    return hard

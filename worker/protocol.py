@@ -117,7 +117,9 @@ class OutputChunk:
     ``size`` is how many bytes the job has written so far and ``status`` the
     job's status when the chunk was taken. ``eof`` says the output is closed:
     no byte can follow. A final status alone does not say that, since a
-    process the job left behind may still write.
+    process the job left behind may still write. ``dropped`` is how many of
+    the oldest bytes the output cap has discarded; a read from before that
+    offset starts there (``offset`` says where the data really starts).
     """
 
     request_id: int
@@ -127,6 +129,7 @@ class OutputChunk:
     size: int
     status: JobStatus
     eof: bool
+    dropped: int = 0
 
 
 @dataclass(frozen=True, slots=True)

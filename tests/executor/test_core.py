@@ -54,7 +54,7 @@ def alive(pid: int) -> bool:
 
 def output(executor: Executor, job_id: int) -> bytes:
     job = executor.get("alice", job_id)
-    return job.output.read(0, job.output.size)
+    return job.output.read(0, job.output.size)[1]
 
 
 def test_completed_job_keeps_its_exact_output() -> None:

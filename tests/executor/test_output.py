@@ -38,9 +38,10 @@ def check_reads(buffer: OutputBuffer, reference: bytearray, reads: list[tuple[in
     offsets = [(o % (total + 2), limit) for o, limit in reads]
     offsets += [(e, limit) for e in edges if e >= 0 for limit in (0, 1, CHUNK, total + 1)]
     for offset, limit in offsets:
-        got = buffer.read(offset, limit)
+        where, got = buffer.read(offset, limit)
         assert isinstance(got, bytes)
-        assert got == bytes(reference[offset : offset + limit]), (offset, limit)
+        assert where == max(offset, buffer.start)
+        assert got == bytes(reference[where : where + limit]), (offset, limit)
 
 
 @settings(max_examples=150, deadline=None)
@@ -70,7 +71,7 @@ def test_sequential_reader_gets_every_byte_once(appends: list[tuple[int, int]], 
         buffer.append(data)
         reference += data
     received = bytearray()
-    while piece := buffer.read(len(received), step):
+    while piece := buffer.read(len(received), step)[1]:
         assert len(piece) <= step
         received += piece
     assert received == reference
@@ -84,8 +85,8 @@ def test_byte_at_a_time_writes_across_chunk_boundary() -> None:
         buffer.append(byte)
         reference += byte
     assert buffer.size == CHUNK + 10
-    assert buffer.read(0, CHUNK + 100) == bytes(reference)
-    assert buffer.read(CHUNK - 5, 10) == bytes(reference[CHUNK - 5 : CHUNK + 5])
+    assert buffer.read(0, CHUNK + 100)[1] == bytes(reference)
+    assert buffer.read(CHUNK - 5, 10)[1] == bytes(reference[CHUNK - 5 : CHUNK + 5])
 
 
 def test_big_append_after_small_one() -> None:
@@ -96,25 +97,25 @@ def test_big_append_after_small_one() -> None:
     buffer.append(b"tail")
     expected = b"head" + big + b"tail"
     assert buffer.size == len(expected)
-    assert buffer.read(0, len(expected) + 1) == expected
-    assert buffer.read(2, 2 * CHUNK) == expected[2 : 2 + 2 * CHUNK]
+    assert buffer.read(0, len(expected) + 1)[1] == expected
+    assert buffer.read(2, 2 * CHUNK)[1] == expected[2 : 2 + 2 * CHUNK]
 
 
 def test_empty_buffer() -> None:
     buffer = OutputBuffer()
     assert buffer.size == 0
-    assert buffer.read(0, 10) == b""
-    assert buffer.read(5, 10) == b""
+    assert buffer.read(0, 10)[1] == b""
+    assert buffer.read(5, 10)[1] == b""
     buffer.append(b"")
     assert buffer.size == 0
-    assert buffer.read(0, 10) == b""
+    assert buffer.read(0, 10)[1] == b""
 
 
 @pytest.mark.parametrize("offset", [0, 5, 100])
 def test_zero_limit_reads_nothing(offset: int) -> None:
     buffer = OutputBuffer()
     buffer.append(blob(CHUNK + 50, 0))
-    assert buffer.read(offset, 0) == b""
+    assert buffer.read(offset, 0)[1] == b""
 
 
 @pytest.mark.parametrize("prefill", [0, 10, CHUNK, 2 * CHUNK + 3])
@@ -122,7 +123,7 @@ def test_reading_at_or_past_the_end_is_empty(prefill: int) -> None:
     buffer = OutputBuffer()
     buffer.append(blob(prefill, 1))
     for offset in (prefill, prefill + 1, prefill + CHUNK, 10**12):
-        assert buffer.read(offset, 1 << 20) == b""
+        assert buffer.read(offset, 1 << 20)[1] == b""
 
 
 @pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, -1), (-5, -5), (-(10**12), 1)])
@@ -131,3 +132,23 @@ def test_negative_offset_or_limit_is_refused(offset: int, limit: int) -> None:
     buffer.append(b"some output")
     with pytest.raises(ValueError, match="negative"):
         buffer.read(offset, limit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(appends=_appends, reads=_reads, limit=st.integers(1, 3 * CHUNK))
+def test_capped_buffer_keeps_exactly_the_newest_bytes(
+    appends: list[tuple[int, int]], reads: list[tuple[int, int]], limit: int
+) -> None:
+    buffer = OutputBuffer(limit)
+    reference = bytearray()
+    for size, seed in appends:
+        data = blob(size, seed)
+        buffer.append(data)
+        reference += data
+        assert buffer.size == len(reference)
+        assert buffer.kept == min(limit, len(reference))
+        assert buffer.start == len(reference) - buffer.kept
+        check_reads(buffer, reference, reads[:2])
+    check_reads(buffer, reference, reads)
+    where, data = buffer.read(0, len(reference) + 1)
+    assert (where, data) == (buffer.start, bytes(reference[buffer.start :]))

@@ -35,6 +35,7 @@ def test_echo_completes_with_its_output(server: Server) -> None:
     assert server.request("GET", f"/jobs/{job_id}/out").json() == {
         "id": job_id,
         "output": "Hello, world!\n",
+        "truncated_bytes": 0,
     }
 
 

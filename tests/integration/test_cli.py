@@ -46,6 +46,7 @@ def test_json_flag_prints_the_api_reply(server: Server) -> None:
     assert json.loads(server.cli("out", str(job_id), "--json").stdout) == {
         "id": job_id,
         "output": "hi\n",
+        "truncated_bytes": 0,
     }
 
 

@@ -31,35 +31,39 @@ class OutputReader:
         # The output as it stands now: up to the size the first reply saw.
         first = await self.chunk(0)
         pieces = [first.data]
-        offset = len(first.data)
+        offset = first.offset + len(first.data)
         while offset < first.size:
-            data = (await self.chunk(offset)).data
-            if not data:
+            chunk = await self.chunk(offset)
+            if not chunk.data:
                 break
-            pieces.append(data)
-            offset += len(data)
+            pieces.append(chunk.data)
+            offset = chunk.offset + len(chunk.data)
         loop = asyncio.get_running_loop()
         # Decoding and encoding many megabytes would stall every other
         # request if done on the event loop.
-        body = await loop.run_in_executor(None, _output_json, self._job_id, pieces)
+        body = await loop.run_in_executor(None, _output_json, self._job_id, pieces, first.offset)
         return HTTPResponse(body, content_type="application/json")
 
     async def send_raw(self, request: Request[Any, Any]) -> None:
         first = await self.chunk(0)
         response = await request.respond(
             content_type="application/octet-stream",
-            headers={"X-Job-Status": first.status.value},
+            headers={
+                "X-Job-Status": first.status.value,
+                "X-Output-Truncated-Bytes": str(first.offset),
+            },
         )
-        data, offset = first.data, 0
-        while data:
-            await response.send(data)
-            offset += len(data)
+        chunk = first
+        while chunk.data:
+            await response.send(chunk.data)
+            offset = chunk.offset + len(chunk.data)
             if offset >= first.size:
                 break
-            data = (await self.chunk(offset)).data
+            chunk = await self.chunk(offset)
         await response.eof()
 
 
-def _output_json(job_id: int, pieces: list[bytes]) -> bytes:
+def _output_json(job_id: int, pieces: list[bytes], truncated: int) -> bytes:
     output = b"".join(pieces).decode("utf-8", "replace")
-    return json.dumps({"id": job_id, "output": output}).encode("utf-8")
+    body = {"id": job_id, "output": output, "truncated_bytes": truncated}
+    return json.dumps(body).encode("utf-8")

@@ -10,6 +10,7 @@ from worker.config import (
     DEFAULT_HOST,
     DEFAULT_KILL_GRACE,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_OUTPUT,
     DEFAULT_PORT,
     DEFAULT_RATE_LIMIT_MS,
 )
@@ -45,6 +46,8 @@ Server options (`worker serve`):
   --max-body BYTES    largest request body accepted (default {DEFAULT_MAX_BODY})
   --rate-limit-ms N   least time between two requests of one user (default
                       {DEFAULT_RATE_LIMIT_MS}; 0 turns it off)
+  --max-output BYTES  output kept per job; past it the oldest bytes are dropped
+                      (default {DEFAULT_MAX_OUTPUT}, 64 MiB)
 
 Examples:
   worker serve
@@ -135,6 +138,7 @@ def build() -> argparse.ArgumentParser:
     serve.add_argument("--kill-grace", type=_positive_float, default=DEFAULT_KILL_GRACE)
     serve.add_argument("--max-body", type=_bytes, default=DEFAULT_MAX_BODY)
     serve.add_argument("--rate-limit-ms", type=_milliseconds, default=DEFAULT_RATE_LIMIT_MS)
+    serve.add_argument("--max-output", type=_bytes, default=DEFAULT_MAX_OUTPUT)
 
     users = actions.add_parser("users", add_help=False)
     user_actions = users.add_subparsers(dest="users_action", metavar="add", parser_class=_Parser)

@@ -27,7 +27,8 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         # Longer than the slowest kill: the grace period, then SIGKILL settling.
         response_timeout=args.kill_grace + KILL_SETTLE + 30,
     )
-    return ServeConfig(api=api, executor=ExecutorConfig(kill_grace=args.kill_grace))
+    executor = ExecutorConfig(kill_grace=args.kill_grace, max_output=args.max_output)
+    return ServeConfig(api=api, executor=executor)
 
 
 def serve_command(args: argparse.Namespace) -> int:

@@ -7,20 +7,27 @@ handled one at a time, so a status is never half-updated when it is read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
-import signal
 import time
+from collections.abc import Iterable
 
 import psutil
 
 from worker.config import ExecutorConfig
 from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning
+from worker.executor.cgroups import CgroupTree
 from worker.executor.exits import ChildReaper
 from worker.executor.job import Job
-from worker.executor.killer import alive, kill_all, signal_all
+from worker.executor.killer import KillTarget, alive, kill_all
+from worker.executor.output import OutputBuffer
 from worker.executor.spawn import Spawned, SpawnError, spawn
+from worker.executor.targets import (
+    JOB_ID_VARIABLE,
+    CgroupTarget,
+    EverythingTarget,
+    TreeTarget,
+)
 from worker.protocol import KILLABLE_STATES, JobSnapshot
 
 READ_SIZE = 64 << 10
@@ -30,16 +37,23 @@ DRAIN_LIMIT = 16 << 20
 
 
 class Executor:
-    def __init__(self, config: ExecutorConfig, adopt_orphans: bool = False) -> None:
-        """``adopt_orphans``: this process is a child subreaper and owns every
-        child it has, so it reaps them all."""
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        adopt_orphans: bool = False,
+        cgroups: CgroupTree | None = None,
+    ) -> None:
+        """``adopt_orphans``: this process is a child subreaper that owns all
+        of its children, so it reaps them all and, at shutdown, kills them all.
+        ``cgroups``: where each job gets a cgroup of its own."""
         self._config = config
         self._loop = asyncio.get_running_loop()
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
+        self._adopt_orphans = adopt_orphans
         self._reaper = ChildReaper(self._loop, adopt_orphans=adopt_orphans)
+        self._cgroups = cgroups
         self._me = psutil.Process()
-        self._sessions: set[int] = set()  # every job's session ID, ever
         self._closing = False
 
     # --- requests -------------------------------------------------------
@@ -47,10 +61,16 @@ class Executor:
     def run(self, owner: str, command: str, args: tuple[str, ...]) -> int:
         if self._closing:
             raise ExecutorUnavailable("the server is shutting down")
-        job = Job(id=next(self._ids), owner=owner, command=command, args=args)
+        job = Job(
+            id=next(self._ids),
+            owner=owner,
+            command=command,
+            args=args,
+            output=OutputBuffer(self._config.max_output),
+        )
         self._jobs[job.id] = job
         try:
-            spawned = spawn(command, args)
+            spawned = self._spawn(job)
         except SpawnError as exc:
             job.fail_to_start(str(exc))
             return job.id
@@ -89,18 +109,45 @@ class Executor:
             if job.status in KILLABLE_STATES
         ]
         await asyncio.gather(*tasks, return_exceptions=True)
-        await kill_all(self._leftovers, self._config.kill_grace)
+        leftovers: KillTarget
+        if self._adopt_orphans:
+            kill_tree = self._cgroups.kill_everything if self._cgroups else None
+            leftovers = EverythingTarget(self._me, kill_tree)
+        else:
+            leftovers = _Union([job.target for job in self._jobs.values() if job.target])
+        await kill_all(leftovers, self._config.kill_grace)
+        for job in self._jobs.values():
+            self._close_output(job)
+        if self._cgroups is not None:
+            self._cgroups.remove()
         self._reaper.close()
 
     # --- processes ------------------------------------------------------
+
+    def _spawn(self, job: Job) -> Spawned:
+        env = {**os.environ, JOB_ID_VARIABLE: str(job.id)}
+        if self._cgroups is None:
+            return spawn(job.command, job.args, env)
+        try:
+            job.cgroup = self._cgroups.create(job.id)
+            with self._cgroups.entered(job.cgroup):
+                return spawn(job.command, job.args, env)
+        except OSError as exc:  # the cgroup itself could not be made or entered
+            if job.cgroup is not None:
+                job.cgroup.remove()
+            raise SpawnError(f"{job.command}: cannot start: no cgroup: {exc.strerror}") from exc
 
     def _adopt(self, job: Job, spawned: Spawned) -> None:
         job.process = spawned.process
         job.started_at = time.time()
         job.stdin_fd = spawned.stdin_fd
         job.output_fd = spawned.output_fd
-        # start_new_session: the leader's PID is also its session and group ID.
-        self._sessions.add(spawned.process.pid)
+        if job.cgroup is not None:
+            job.target = CgroupTarget(job.cgroup)
+        else:
+            # Unreaped, so the PID is still the leader's: safe to pin down.
+            leader = psutil.Process(spawned.process.pid)
+            job.target = TreeTarget(job.id, leader, self._me, lambda: self._group_of(job))
         self._loop.add_reader(spawned.output_fd, self._on_output, job)
         self._reaper.watch(spawned.process.pid, lambda: self._reap(job))
 
@@ -151,6 +198,8 @@ class Executor:
             os.close(job.stdin_fd)
             job.stdin_fd = None
         job.finish(returncode)
+        if job.cgroup is not None:
+            job.cgroup.remove()  # if nothing of the job is left running
 
     def _group_of(self, job: Job) -> int | None:
         """The job's group ID while its leader is unreaped; after that the ID
@@ -158,54 +207,41 @@ class Executor:
         process = job.process
         if process is None or process.returncode is not None:
             return None
-        return process.pid
-
-    def _members(self, job: Job) -> set[psutil.Process]:
-        """The job's processes: the leader's descendants, and every process
-        still in the job's session (orphans this executor adopted included)."""
-        found: set[psutil.Process] = set()
-        with contextlib.suppress(psutil.Error, OSError):
-            if job.leader is not None and alive(job.leader):
-                found.add(job.leader)
-                found.update(job.leader.children(recursive=True))
-        session = job.pid
-        for process in self._descendants():
-            with contextlib.suppress(OSError):
-                if os.getsid(process.pid) == session:
-                    found.add(process)
-        return found
-
-    def _leftovers(self) -> set[psutil.Process]:
-        """Processes of any job, ended or not, that are still about."""
-        found = set()
-        for process in self._descendants():
-            with contextlib.suppress(OSError):
-                if os.getsid(process.pid) in self._sessions:
-                    found.add(process)
-        return found
-
-    def _descendants(self) -> list[psutil.Process]:
-        try:
-            return self._me.children(recursive=True)
-        except (psutil.Error, OSError):
-            return []
+        return process.pid  # start_new_session: the leader's PID is the group ID
 
     def _start_kill(self, job: Job) -> asyncio.Task[None]:
         """Mark the job killed-on-exit and send the first SIGTERM right now."""
-        assert job.process is not None
+        assert job.target is not None
         job.kill_requested = True
-        # Unreaped, so this PID is still the job's leader.
-        job.leader = psutil.Process(job.process.pid)
-        signal_all(self._members(job), signal.SIGTERM, self._group_of(job))
+        job.target.terminate()
         job.kill_task = asyncio.ensure_future(self._kill(job))
         return job.kill_task
 
     async def _kill(self, job: Job) -> None:
-        await kill_all(
-            lambda: self._members(job),
-            self._config.kill_grace,
-            group=lambda: self._group_of(job),
-            already_terminated=True,
-        )
+        assert job.target is not None
+        await kill_all(job.target, self._config.kill_grace, already_terminated=True)
         self._reap(job)
         await job.ended.wait()
+        if job.cgroup is not None:
+            job.cgroup.remove()
+
+
+class _Union:
+    """Several kill targets as one."""
+
+    def __init__(self, targets: Iterable[KillTarget]) -> None:
+        self._targets = list(targets)
+
+    def members(self) -> set[psutil.Process]:
+        found: set[psutil.Process] = set()
+        for target in self._targets:
+            found.update(p for p in target.members() if alive(p))
+        return found
+
+    def terminate(self) -> None:
+        for target in self._targets:
+            target.terminate()
+
+    def force(self) -> None:
+        for target in self._targets:
+            target.force()

@@ -1,10 +1,11 @@
 """Noticing that processes exited and reaping them, without a thread per job.
 
-Job leaders are watched through pidfds (Linux 5.3+); where ``pidfd_open`` is
-missing or refused, SIGCHLD wakes a scan of the watched processes instead.
-When the executor is a child subreaper, orphans of jobs are reparented to it;
-``adopt_orphans`` then also reaps every child that is not a watched leader,
-so none is left a zombie.
+When the executor is a child subreaper (``adopt_orphans``), orphans of jobs
+are reparented to it; then SIGCHLD reaps every child, handing job leaders to
+their callbacks, so none is left a zombie and no descriptor is spent per job.
+Otherwise (a process that does not own all its children, such as a test),
+job leaders are watched through pidfds (Linux 5.3+), or, where
+``pidfd_open`` is missing, SIGCHLD wakes a scan of the watched processes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class ChildReaper:
     def watch(self, pid: int, on_exit: Callable[[], None]) -> None:
         """Call ``on_exit`` once ``pid`` has exited; it must reap ``pid``."""
         self._callbacks[pid] = on_exit
+        if self._adopt_orphans:
+            return  # SIGCHLD reaps every child already; no descriptor needed
         try:
             fd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -54,6 +57,7 @@ class ChildReaper:
     def _on_sigchld(self) -> None:
         if self._adopt_orphans:
             self._reap_all()
+            return
         for pid in [p for p in self._callbacks if p not in self._pidfds]:
             callback = self._callbacks.get(pid)
             if callback is not None:

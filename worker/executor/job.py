@@ -7,8 +7,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-import psutil
-
+from worker.executor.cgroups import JobCgroup
+from worker.executor.killer import KillTarget
 from worker.executor.output import OutputBuffer
 from worker.protocol import JobSnapshot, JobStatus
 
@@ -19,7 +19,7 @@ class Job:
     owner: str
     command: str
     args: tuple[str, ...]
-    output: OutputBuffer = field(default_factory=OutputBuffer)
+    output: OutputBuffer
     status: JobStatus = JobStatus.RUNNING
     process: subprocess.Popen[bytes] | None = None
     stdin_fd: int | None = None  # write end, held open so a reading job blocks
@@ -32,7 +32,8 @@ class Job:
     # Set once the job has reached a final status and its output is drained.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     kill_task: asyncio.Task[None] | None = None
-    leader: psutil.Process | None = None  # taken when a kill starts
+    cgroup: JobCgroup | None = None
+    target: KillTarget | None = None  # how to find and signal all its processes
 
     @property
     def pid(self) -> int | None:

@@ -1,8 +1,9 @@
-"""Killing a set of processes: SIGTERM, a grace period, then SIGKILL.
+"""Ending a set of processes: SIGTERM, a grace period, then SIGKILL.
 
-Which processes belong to a job is decided by the caller (``collect``), and
-asked again on every poll, so children forked during the grace period are
-caught too. Processes are ``psutil.Process`` objects, which remember each
+What the set is, and how to signal it as a whole, is the ``KillTarget``'s
+business (a job's cgroup, or its tree and session). The target is asked for
+its members again on every poll, so processes forked during the grace period
+are caught too. Members are ``psutil.Process`` objects, which remember each
 process's start time and refuse to signal a PID that has since been reused.
 """
 
@@ -10,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import time
-from collections.abc import Callable
+from typing import Protocol
 
 import psutil
 
@@ -22,7 +21,15 @@ POLL_INTERVAL = 0.05
 # this means something is stuck in the kernel (uninterruptible I/O).
 KILL_SETTLE = 5.0
 
-Collect = Callable[[], set[psutil.Process]]
+
+class KillTarget(Protocol):
+    def members(self) -> set[psutil.Process]: ...
+
+    def terminate(self) -> None:
+        """SIGTERM to every member."""
+
+    def force(self) -> None:
+        """SIGKILL to every member."""
 
 
 def alive(process: psutil.Process) -> bool:
@@ -32,37 +39,31 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
-def signal_all(processes: set[psutil.Process], sig: int, group: int | None = None) -> None:
-    """Signal every process; ``group`` is a process group that is still safe to
-    signal as a whole (its leader is unreaped, so the ID cannot be reused)."""
-    if group is not None:
-        with contextlib.suppress(OSError):
-            os.killpg(group, sig)
+def signal_each(processes: set[psutil.Process], sig: int) -> None:
     for process in processes:
         with contextlib.suppress(psutil.Error, OSError):
             process.send_signal(sig)
 
 
-async def kill_all(
-    collect: Collect,
-    grace: float,
-    group: Callable[[], int | None] = lambda: None,
-    already_terminated: bool = False,
-) -> None:
-    """Terminate what ``collect`` returns until nothing is left; return then."""
-    members = {p for p in collect() if alive(p)}
+async def _until_gone(target: KillTarget, seconds: float, force: bool) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        members = {p for p in target.members() if alive(p)}
+        if not members:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if force:
+            target.force()  # again: anything new since the last round
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+async def kill_all(target: KillTarget, grace: float, already_terminated: bool = False) -> bool:
+    """Terminate the target until nothing is left; False if something is
+    still there ``KILL_SETTLE`` seconds after SIGKILL."""
     if not already_terminated:
-        signal_all(members, signal.SIGTERM, group())
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        members = {p for p in members | collect() if alive(p)}
-        if not members:
-            return
-        await asyncio.sleep(POLL_INTERVAL)
-    deadline = time.monotonic() + KILL_SETTLE
-    while time.monotonic() < deadline:
-        members = {p for p in members | collect() if alive(p)}
-        if not members:
-            return
-        signal_all(members, signal.SIGKILL, group())
-        await asyncio.sleep(POLL_INTERVAL)
+        target.terminate()
+    if await _until_gone(target, grace, force=False):
+        return True
+    target.force()
+    return await _until_gone(target, KILL_SETTLE, force=True)

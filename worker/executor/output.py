@@ -1,54 +1,104 @@
-"""A job's output: an append-only byte buffer addressed by byte offset.
+"""A job's output: an append-only byte stream addressed by byte offset.
 
 Readers never hold a copy of their own; each asks for ``read(offset, limit)``
 and gets the bytes from that offset on, so any number of readers can follow
 one job at their own pace.
+
+Memory is capped: past ``limit`` kept bytes, the *oldest* are dropped, so
+the most recent ``limit`` bytes (where errors usually are) are kept. Offsets
+stay absolute: ``start`` is how many bytes were dropped, and a read from
+before it begins at ``start`` instead.
 """
 
 from __future__ import annotations
 
 import bisect
 
-# Small writes are gathered into one chunk of about this size, so a job that
+# Small writes are gathered into chunks of about this size, so a job that
 # writes a byte at a time does not cost a Python object per byte.
 CHUNK = 64 << 10
 
 
 class OutputBuffer:
-    __slots__ = ("_chunks", "_sealed_size", "_starts", "_tail")
+    __slots__ = (
+        "_chunk",
+        "_chunks",
+        "_first",
+        "_limit",
+        "_sealed_end",
+        "_starts",
+        "_tail",
+        "start",
+    )
 
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []  # sealed, immutable
-        self._starts: list[int] = []  # offset of each sealed chunk
-        self._sealed_size = 0
-        self._tail = bytearray()  # still growing; sealed once it reaches CHUNK
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
+        self._chunk = CHUNK
+        self._chunks: list[bytes] = []  # sealed, immutable; [_first:] are live
+        self._starts: list[int] = []  # absolute offset of each sealed chunk
+        self._first = 0
+        self._sealed_end = 0
+        self._tail = bytearray()  # still growing; sealed once it reaches _chunk
+        self.start = 0  # bytes dropped from the front (absolute offset of the first kept)
 
     @property
     def size(self) -> int:
-        return self._sealed_size + len(self._tail)
+        """Bytes written so far, kept or not: the absolute end offset."""
+        return self._sealed_end + len(self._tail)
+
+    @property
+    def kept(self) -> int:
+        return self.size - self.start
 
     def append(self, data: bytes) -> None:
-        if not self._tail and len(data) >= CHUNK:
+        if not self._tail and len(data) >= self._chunk:
             self._seal(data)
-            return
-        self._tail += data
-        if len(self._tail) >= CHUNK:
-            self._seal(bytes(self._tail))
-            self._tail.clear()
+        else:
+            self._tail += data
+            if len(self._tail) >= self._chunk:
+                self._seal(bytes(self._tail))
+                self._tail.clear()
+        if self._limit is not None:
+            self._enforce(self._limit)
 
     def _seal(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
-        self._starts.append(self._sealed_size)
-        self._sealed_size += len(chunk)
+        self._starts.append(self._sealed_end)
+        self._sealed_end += len(chunk)
 
-    def read(self, offset: int, limit: int) -> bytes:
-        """Up to ``limit`` bytes starting at ``offset``; empty at or past the end."""
+    def _enforce(self, limit: int) -> None:
+        while self.kept > limit:
+            if self._first == len(self._chunks):
+                # Only the growing tail is left and it alone is too long: seal
+                # it so it can be cut like any chunk.
+                self._seal(bytes(self._tail))
+                self._tail.clear()
+            excess = self.kept - limit
+            oldest = self._chunks[self._first]
+            if len(oldest) > excess:  # keep its newer part: exactly `limit` remain
+                self._chunks[self._first] = oldest[excess:]
+                self._starts[self._first] += excess
+                self.start += excess
+                break
+            self._chunks[self._first] = b""
+            self._first += 1
+            self.start += len(oldest)
+        if self._first > 64 and self._first * 2 > len(self._chunks):
+            del self._chunks[: self._first]
+            del self._starts[: self._first]
+            self._first = 0
+
+    def read(self, offset: int, limit: int) -> tuple[int, bytes]:
+        """``(where, data)``: up to ``limit`` bytes from ``offset``, or from
+        ``start`` when those bytes were dropped; empty at or past the end."""
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must not be negative")
+        offset = max(offset, self.start)
+        where = offset
         pieces: list[bytes] = []
         wanted = min(limit, self.size - offset)
-        if offset < self._sealed_size:
-            index = bisect.bisect_right(self._starts, offset) - 1
+        if wanted > 0 and offset < self._sealed_end:
+            index = bisect.bisect_right(self._starts, offset, lo=self._first) - 1
             skip = offset - self._starts[index]
             while wanted > 0 and index < len(self._chunks):
                 chunk = self._chunks[index]
@@ -60,8 +110,7 @@ class OutputBuffer:
                 skip = 0
                 index += 1
         if wanted > 0:
-            start = offset - self._sealed_size
-            pieces.append(bytes(self._tail[start : start + wanted]))
-        if len(pieces) == 1:
-            return pieces[0]
-        return b"".join(pieces)
+            begin = offset - self._sealed_end
+            pieces.append(bytes(self._tail[begin : begin + wanted]))
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return where, data

@@ -24,8 +24,9 @@ def start_executor(ctx: SpawnContext, conn: Connection, config: ExecutorConfig) 
 
 
 def executor_main(conn: Connection, config: ExecutorConfig, parent_pid: int) -> None:
+    from worker.executor.cgroups import CgroupTree
     from worker.executor.server import serve
-    from worker.linux import become_subreaper, die_with_parent
+    from worker.linux import become_subreaper, die_with_parent, raise_open_files_limit
 
     logging.basicConfig(level=logging.WARNING, format="worker executor: %(message)s")
     # SIGTERM, handled like any stop: the jobs are killed, then we exit.
@@ -33,7 +34,10 @@ def executor_main(conn: Connection, config: ExecutorConfig, parent_pid: int) -> 
     # Orphans of jobs come to us instead of init: we can find and kill them
     # as part of their job, and we reap them.
     adopt_orphans = become_subreaper()
+    raise_open_files_limit()
+    cgroups, how = CgroupTree.detect()
+    logging.getLogger("worker.executor").info("job processes are tracked by %s", how)
     # Own the descriptor as a socket so asyncio can drive it without blocking.
     sock = socket.socket(fileno=os.dup(conn.fileno()))
     conn.close()
-    asyncio.run(serve(sock, config, adopt_orphans=adopt_orphans))
+    asyncio.run(serve(sock, config, adopt_orphans=adopt_orphans, cgroups=cgroups))

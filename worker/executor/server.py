@@ -9,6 +9,7 @@ import socket
 
 from worker.config import ExecutorConfig
 from worker.errors import WorkerError
+from worker.executor.cgroups import CgroupTree
 from worker.executor.core import Executor
 from worker.protocol import (
     ErrorReply,
@@ -32,14 +33,19 @@ log = logging.getLogger("worker.executor")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-async def serve(sock: socket.socket, config: ExecutorConfig, adopt_orphans: bool = False) -> None:
+async def serve(
+    sock: socket.socket,
+    config: ExecutorConfig,
+    adopt_orphans: bool = False,
+    cgroups: CgroupTree | None = None,
+) -> None:
     """Answer requests until the API hangs up or a stop signal arrives; then
     kill every job and return."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    executor = Executor(config, adopt_orphans=adopt_orphans)
+    executor = Executor(config, adopt_orphans=adopt_orphans, cgroups=cgroups)
     reader, writer = await asyncio.open_connection(sock=sock)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -86,15 +92,16 @@ async def handle(executor: Executor, request: Request) -> Reply:
                 return JobInfo(request.request_id, job.snapshot())
             case ReadOutput():
                 job = executor.get(request.owner, request.job_id)
-                data = job.output.read(request.offset, request.limit)
+                where, data = job.output.read(request.offset, request.limit)
                 return OutputChunk(
                     request.request_id,
                     job.id,
-                    request.offset,
+                    where,
                     data,
                     job.output.size,
                     job.status,
                     eof=job.output_fd is None,
+                    dropped=job.output.start,
                 )
             case KillJob():
                 snapshot = await executor.kill(request.owner, request.job_id)

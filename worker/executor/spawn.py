@@ -19,7 +19,7 @@ class Spawned:
     output_fd: int  # non-blocking read end of stdout+stderr
 
 
-def spawn(command: str, args: tuple[str, ...]) -> Spawned:
+def spawn(command: str, args: tuple[str, ...], env: dict[str, str] | None = None) -> Spawned:
     opened: list[int] = []
     try:
         stdin_r, stdin_w = os.pipe()
@@ -33,6 +33,7 @@ def spawn(command: str, args: tuple[str, ...]) -> Spawned:
             stderr=out_w,  # the same pipe, so the order of writes is kept
             start_new_session=True,
             close_fds=True,
+            env=env,
         )
     except OSError as exc:
         for fd in opened:
