@@ -22,6 +22,8 @@ MAX_ARG_BYTES = 128 << 10
 class ExecutorConfig:
     kill_grace: float = DEFAULT_KILL_GRACE
     max_output: int = DEFAULT_MAX_OUTPUT
+    # Give each job a cgroup where the host allows it (else track sessions).
+    use_cgroups: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 This process only supervises. Signals become events on a self-pipe and are
 handled in one loop together with the children's exits and the API's status
-messages.
+messages. It is a child subreaper (and may be PID 1 in a container), so
+orphans end up here: it reaps them, and when it stops, it kills whatever of
+the jobs is still about.
 """
 
 from __future__ import annotations
@@ -12,38 +14,47 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 
+import psutil
+
 from worker.api.process import FAILED, READY, start_api
 from worker.config import ServeConfig
+from worker.executor.cgroups import remove_stale
+from worker.executor.killer import KILL_SETTLE, alive
 from worker.executor.process import start_executor
+from worker.linux import become_subreaper
 
 # Beyond the executor's own kill grace, how long children get to exit cleanly.
 STOP_MARGIN = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _SignalEvents:
-    """Turns SIGINT/SIGTERM/SIGHUP into bytes on a socket ``wait`` can watch."""
+    """Turns signals into bytes on a socket that ``wait`` can watch."""
 
     def __init__(self) -> None:
         self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
         self._writer.setblocking(False)
         self._previous = {
             signum: signal.signal(signum, self._on_signal)
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+            for signum in (*STOP_SIGNALS, signal.SIGCHLD)
         }
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         with contextlib.suppress(OSError):
             self._writer.send(bytes([signum]))
 
-    def take(self) -> list[int]:
+    def take(self) -> set[int]:
         try:
-            return list(self.reader.recv(64))
+            return set(self.reader.recv(4096))
         except BlockingIOError:
-            return []
+            return set()
 
     def close(self) -> None:
         for signum, handler in self._previous.items():
@@ -52,40 +63,76 @@ class _SignalEvents:
         self._writer.close()
 
 
+class _Children:
+    def __init__(self, executor: SpawnProcess, api: SpawnProcess) -> None:
+        self.executor = executor
+        self.api = api
+
+    def reap_orphans(self) -> None:
+        """Reap every exited child; ours through multiprocessing, so it keeps
+        their exit codes."""
+        ours = {p.pid: p for p in (self.executor, self.api)}
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            process = ours.get(info.si_pid)
+            if process is not None:
+                if process.exitcode is not None:
+                    return  # already reaped; never spin
+                process.join(0)
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(info.si_pid, os.WNOHANG)
+
+
 def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str], None]) -> int:
     """Run until a stop signal or a child's death; return the exit status."""
+    become_subreaper()
     ctx = multiprocessing.get_context("spawn")
     events = _SignalEvents()
     api_end, executor_end = ctx.Pipe(duplex=True)
     status_in, status_out = ctx.Pipe(duplex=False)
-    executor = start_executor(ctx, executor_end, config.executor)
-    api = start_api(ctx, api_end, status_out, config.api)
+    children = _Children(
+        start_executor(ctx, executor_end, config.executor),
+        start_api(ctx, api_end, status_out, config.api),
+    )
     # Only the children may hold the pipe ends, or neither would see the
     # other hang up.
     for conn in (api_end, executor_end, status_out):
         conn.close()
+    grace = config.executor.kill_grace
     try:
-        return _supervise(executor, api, status_in, events, say=say, warn=warn)
+        return _supervise(children, status_in, events, say=say, warn=warn, grace=grace)
     finally:
-        _stop((api, executor), config.executor.kill_grace + STOP_MARGIN)
+        _stop(children, grace + STOP_MARGIN)
+        _kill_leftovers(children, grace)
         events.close()
         status_in.close()
 
 
 def _supervise(
-    executor: SpawnProcess,
-    api: SpawnProcess,
+    children: _Children,
     status: Connection,
     events: _SignalEvents,
     *,
     say: Callable[[str], None],
     warn: Callable[[str], None],
+    grace: float,
 ) -> int:
+    executor, api = children.executor, children.api
     watched: list[object] = [executor.sentinel, api.sentinel, status, events.reader]
     while True:
         ready = wait(watched)  # type: ignore[arg-type]
-        if events.reader in ready and events.take():
-            return 0
+        if events.reader in ready:
+            received = events.take()
+            if signal.SIGCHLD in received:
+                children.reap_orphans()
+            if received & set(STOP_SIGNALS):
+                return 0
         if status in ready:
             try:
                 kind, text = status.recv()
@@ -97,22 +144,59 @@ def _supervise(
             elif kind == FAILED:
                 warn(text)
                 return 1
-        if executor.sentinel in ready:
-            warn(f"the executor process exited unexpectedly (exit code {executor.exitcode})")
+        if not executor.is_alive():
+            warn(
+                f"the executor process exited unexpectedly (exit code {executor.exitcode}); "
+                "killing its jobs and stopping"
+            )
+            # The API stays up meanwhile, answering 503 with the reason.
+            _kill_leftovers(children, grace)
             return 1
-        if api.sentinel in ready:
-            warn(f"the API process exited unexpectedly (exit code {api.exitcode})")
+        if not api.is_alive():
+            warn(f"the API process exited unexpectedly (exit code {api.exitcode}); stopping")
             return 1
 
 
-def _stop(processes: tuple[SpawnProcess, ...], timeout: float) -> None:
-    """SIGTERM every live child, wait, SIGKILL whatever is left."""
+def _stop(children: _Children, timeout: float) -> None:
+    """SIGTERM both children, wait, SIGKILL whatever is left."""
+    processes = (children.api, children.executor)
     for process in processes:
         if process.is_alive() and process.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     for process in processes:
-        process.join(timeout)
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
             process.join()
+
+
+def _kill_leftovers(children: _Children, grace: float) -> None:
+    """Job processes that outlived the executor are ours now (subreaper):
+    TERM, grace, KILL, and reap them. Everything we started goes, except
+    multiprocessing's own resource tracker, which exits with us."""
+    if children.executor.pid is not None and not children.executor.is_alive():
+        remove_stale(children.executor.pid)  # the dead executor's job cgroups
+    me = psutil.Process()
+    keep = {children.api.pid} if children.api.is_alive() else set()
+    keep.add(getattr(resource_tracker._resource_tracker, "_pid", None))
+
+    def leftovers() -> list[psutil.Process]:
+        try:
+            found = [p for p in me.children(recursive=True) if p.pid not in keep]
+        except psutil.Error:
+            return []
+        return [p for p in found if alive(p)]
+
+    for sig, wait_for in ((signal.SIGTERM, grace), (signal.SIGKILL, KILL_SETTLE)):
+        for process in leftovers():
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(sig)
+        deadline = time.monotonic() + wait_for
+        while leftovers() and time.monotonic() < deadline:
+            children.reap_orphans()
+            time.sleep(0.05)
+        children.reap_orphans()
+        if not leftovers():
+            break

@@ -1,66 +1,172 @@
-"""Processes of a job do not outlive its kill, nor the server."""
+"""Processes of a job do not outlive its kill, nor the server; nothing turns zombie."""
 
 from __future__ import annotations
 
 import signal
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.integration.conftest import Server, start_server, stop_server
 
+# A job that daemonizes the classic way: fork, setsid, fork again, and the
+# daemon ignores SIGTERM. It prints the daemon's PID.
+DAEMONIZE = """
+import os, signal, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(os.getpid(), flush=True)
+        time.sleep(300)
+    os._exit(0)
+time.sleep(300)
+"""
 
-def _alive(pid: int) -> bool:
+
+def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
 
-def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        left = [pid for pid in pids if _alive(pid)]
+        left = [pid for pid in pids if alive(pid)]
         if not left:
             return []
         time.sleep(0.05)
-    return [pid for pid in pids if _alive(pid)]
+    return [pid for pid in pids if alive(pid)]
 
 
-def _pid_from_output(server: Server, job_id: int) -> int:
+def pid_from_output(server: Server, job_id: int) -> int:
     deadline = time.monotonic() + 10
     while not server.output(job_id).strip():
-        assert time.monotonic() < deadline, "the job never printed its child's PID"
+        assert time.monotonic() < deadline, "the job never printed a PID"
         time.sleep(0.05)
     return int(server.output(job_id).split()[0])
 
 
-def test_kill_reaches_an_orphan_that_ignores_term(server: Server) -> None:
+@pytest.fixture(params=["cgroups", "sessions"], scope="module")
+def tracked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server per way of tracking a job's processes."""
+    extra = ["--no-cgroups"] if request.param == "sessions" else []
+    server = start_server(
+        tmp_path_factory.mktemp(request.param), "--kill-grace", "1", "--rate-limit-ms", "0", *extra
+    )
+    yield server
+    stop_server(server.process)
+
+
+def test_kill_reaches_a_double_forked_setsid_daemon(tracked: Server) -> None:
+    job_id = tracked.run_job(sys.executable, "-c", DAEMONIZE)
+    daemon = pid_from_output(tracked, job_id)
+    leader = tracked.status(job_id)["pid"]
+    assert psutil.Process(daemon).ppid() != leader
+    assert psutil.Process(daemon).pid not in {
+        c.pid for c in psutil.Process(leader).children(recursive=True)
+    }
+    reply = tracked.request("PUT", f"/jobs/{job_id}/kill")
+    assert reply.json() == {"id": job_id, "status": "killed"}
+    assert not alive(daemon)  # gone by the time the kill is answered
+    assert not alive(leader)
+
+
+def test_kill_reaches_an_orphan_that_ignores_term(tracked: Server) -> None:
     # The middle shell exits at once, so the TERM-ignoring sleep is orphaned
-    # (reparented away from the job's leader) but stays in the job's session.
-    job_id = server.run_job(
+    # but stays in the job's session.
+    job_id = tracked.run_job(
         "sh", "-c", "sh -c '(trap \"\" TERM; exec sleep 4321) & echo $!'; exec sleep 1234"
     )
-    orphan = _pid_from_output(server, job_id)
-    assert _alive(orphan)
-    leader = server.status(job_id)["pid"]
-    assert orphan not in {c.pid for c in psutil.Process(leader).children(recursive=True)}
-    reply = server.request("PUT", f"/jobs/{job_id}/kill")
-    assert reply.json() == {"id": job_id, "status": "killed"}
-    assert not _alive(orphan)  # gone by the time the kill is answered
+    orphan = pid_from_output(tracked, job_id)
+    assert tracked.request("PUT", f"/jobs/{job_id}/kill").status == 200
+    assert not alive(orphan)
+
+
+def test_term_ignoring_job_is_gone_within_the_grace_period(tracked: Server) -> None:
+    job_id = tracked.run_job("sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done")
+    while tracked.output(job_id) != "ready\n":
+        time.sleep(0.02)
+    started = time.monotonic()
+    reply = tracked.request("PUT", f"/jobs/{job_id}/kill")
+    took = time.monotonic() - started
+    assert reply.json()["status"] == "killed"
+    assert tracked.status(job_id)["signal"] == signal.SIGKILL
+    assert 1.0 <= took < 1.0 + 3.0  # the 1 s grace, plus a little
+
+
+def test_no_zombies_after_many_short_and_double_forking_jobs(tracked: Server) -> None:
+    ids = [tracked.run_job("true") for _ in range(100)]
+    ids += [tracked.run_job("sh", "-c", "(sleep 0.2 &) ; (setsid sleep 0.2 &)") for _ in range(10)]
+    for job_id in ids:
+        tracked.wait_final(job_id)
+    serve = psutil.Process(tracked.process.pid)
+    deadline = time.monotonic() + 15
+    while True:
+        zombies = [p for p in serve.children(recursive=True) if _status(p) == psutil.STATUS_ZOMBIE]
+        if not zombies or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert zombies == []
+
+
+def _status(process: psutil.Process) -> str:
+    try:
+        return str(process.status())
+    except psutil.NoSuchProcess:
+        return "gone"
+
+
+def test_executor_death_kills_its_jobs_and_the_api_says_503(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--kill-grace", "2", "--rate-limit-ms", "0")
+    try:
+        stubborn = server.run_job("sh", "-c", "trap '' TERM; echo ready; sleep 300")
+        while server.output(stubborn) != "ready\n":
+            time.sleep(0.02)
+        jobs = [server.status(stubborn)["pid"]]
+        jobs += [server.status(server.run_job("sleep", "300"))["pid"] for _ in range(3)]
+        psutil.Process(server.executor_pid).send_signal(signal.SIGKILL)
+        # While the supervisor cleans up (the stubborn job takes the grace
+        # period), the API explains instead of failing.
+        reply = server.request("GET", f"/jobs/{stubborn}/status")
+        assert reply.status == 503
+        assert "executor" in reply.json()["error"]
+        assert server.process.wait(30) == 1
+        assert wait_gone([*jobs, server.api_pid]) == []
+        assert "executor process exited unexpectedly" in server.stderr_path.read_text()
+    finally:
+        stop_server(server.process)
+
+
+def test_api_death_takes_the_executor_and_its_jobs(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
+    try:
+        jobs = [server.status(server.run_job("sleep", "300"))["pid"] for _ in range(3)]
+        psutil.Process(server.api_pid).send_signal(signal.SIGKILL)
+        assert server.process.wait(30) == 1
+        assert wait_gone([*jobs, server.executor_pid]) == []
+    finally:
+        stop_server(server.process)
 
 
 def test_processes_left_by_an_ended_job_die_with_the_server(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
     try:
         job_id = server.run_job("sh", "-c", "sleep 5555 & echo $!")
-        leftover = _pid_from_output(server, job_id)
+        leftover = pid_from_output(server, job_id)
         assert server.wait_final(job_id)["status"] == "completed"
-        assert _alive(leftover)
+        assert alive(leftover)
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(30) == 0
-        assert _wait_gone([leftover]) == []
+        assert wait_gone([leftover]) == []
     finally:
         stop_server(server.process)
 
@@ -68,10 +174,9 @@ def test_processes_left_by_an_ended_job_die_with_the_server(tmp_path: Path) -> N
 def test_losing_the_supervisor_takes_everything_down(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
     try:
-        job_id = server.run_job("sleep", "300")
-        job_pid = server.wait_for(job_id, lambda s: s["pid"] is not None)["pid"]
+        job_pid = server.status(server.run_job("sleep", "300"))["pid"]
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(10)
-        assert _wait_gone([server.api_pid, server.executor_pid, job_pid]) == []
+        assert wait_gone([server.api_pid, server.executor_pid, job_pid]) == []
     finally:
         stop_server(server.process)

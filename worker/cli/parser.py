@@ -48,6 +48,8 @@ Server options (`worker serve`):
                       {DEFAULT_RATE_LIMIT_MS}; 0 turns it off)
   --max-output BYTES  output kept per job; past it the oldest bytes are dropped
                       (default {DEFAULT_MAX_OUTPUT}, 64 MiB)
+  --no-cgroups        track job processes by session and descent even where a
+                      cgroup per job could be made
 
 Examples:
   worker serve
@@ -139,6 +141,7 @@ def build() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=_bytes, default=DEFAULT_MAX_BODY)
     serve.add_argument("--rate-limit-ms", type=_milliseconds, default=DEFAULT_RATE_LIMIT_MS)
     serve.add_argument("--max-output", type=_bytes, default=DEFAULT_MAX_OUTPUT)
+    serve.add_argument("--no-cgroups", action="store_true")
 
     users = actions.add_parser("users", add_help=False)
     user_actions = users.add_subparsers(dest="users_action", metavar="add", parser_class=_Parser)

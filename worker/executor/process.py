@@ -35,7 +35,10 @@ def executor_main(conn: Connection, config: ExecutorConfig, parent_pid: int) -> 
     # as part of their job, and we reap them.
     adopt_orphans = become_subreaper()
     raise_open_files_limit()
-    cgroups, how = CgroupTree.detect()
+    if config.use_cgroups:
+        cgroups, how = CgroupTree.detect()
+    else:
+        cgroups, how = None, "sessions and descendants (--no-cgroups)"
     logging.getLogger("worker.executor").info("job processes are tracked by %s", how)
     # Own the descriptor as a socket so asyncio can drive it without blocking.
     sock = socket.socket(fileno=os.dup(conn.fileno()))
