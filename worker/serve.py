@@ -105,13 +105,20 @@ def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str],
     for conn in (api_end, executor_end, status_out):
         conn.close()
     grace = config.executor.kill_grace
+    status = 1
     try:
-        return _supervise(children, status_in, events, say=say, warn=warn, grace=grace)
+        status = _supervise(children, status_in, events, say=say, warn=warn, grace=grace)
     finally:
         _stop(children, grace + STOP_MARGIN)
         _kill_leftovers(children, grace)
         events.close()
         status_in.close()
+    if status == 0:
+        for name, process in (("API", children.api), ("executor", children.executor)):
+            if process.exitcode != 0:
+                warn(f"the {name} process did not stop cleanly (exit code {process.exitcode})")
+                status = 1
+    return status
 
 
 def _supervise(
