@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import datetime
 
@@ -190,3 +191,13 @@ def _alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_jobs_start_with_default_signal_dispositions(server: Server) -> None:
+    # The server ignores or handles signals for itself; ignored ones would be
+    # inherited across exec, so a job would not die of Ctrl-C or SIGPIPE.
+    job_id = server.run_job("grep", "SigIgn", "/proc/self/status")
+    server.wait_final(job_id)
+    ignored = int(server.output(job_id).split()[1], 16)
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE, signal.SIGTERM):
+        assert not ignored & (1 << (signum - 1)), signum

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
+import signal
 import socket
 import ssl
 from multiprocessing.connection import Connection
@@ -37,6 +40,10 @@ def api_main(
     from worker.linux import die_with_parent
 
     logging.basicConfig(level=logging.WARNING, format="worker api: %(message)s")
+    # The supervisor alone decides when we stop, with SIGTERM: Ctrl-C and a
+    # terminal hangup reach the whole process group, and must not race it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with_parent(parent_pid)
     executor_sock = socket.socket(fileno=os.dup(executor_conn.fileno()))
     executor_conn.close()
@@ -46,7 +53,9 @@ def api_main(
         status_conn.send((FAILED, exc.message))
         raise SystemExit(1) from None
 
-    async def announce(_app: Any) -> None:
+    async def announce(running: Any) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, functools.partial(running.stop, terminate=False))
         status_conn.send((READY, config.url))
 
     app.register_listener(announce, "after_server_start")
@@ -57,7 +66,7 @@ def api_main(
         single_process=True,
         access_log=False,
         motd=False,
-        register_sys_signals=True,
+        register_sys_signals=False,  # SIGTERM is ours (see announce)
     )
 
 

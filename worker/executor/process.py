@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
@@ -23,12 +24,20 @@ def start_executor(ctx: SpawnContext, conn: Connection, config: ExecutorConfig) 
     return process
 
 
+def _ignore(_signum: int, _frame: object) -> None:
+    pass
+
+
 def executor_main(conn: Connection, config: ExecutorConfig, parent_pid: int) -> None:
     from worker.executor.cgroups import CgroupTree
     from worker.executor.server import serve
     from worker.linux import become_subreaper, die_with_parent, raise_open_files_limit
 
     logging.basicConfig(level=logging.WARNING, format="worker executor: %(message)s")
+    # Ctrl-C and hangups are for the supervisor. Handled (not ignored), so
+    # that jobs, which inherit ignored signals, start with the defaults.
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _ignore)
     # SIGTERM, handled like any stop: the jobs are killed, then we exit.
     die_with_parent(parent_pid)
     # Orphans of jobs come to us instead of init: we can find and kill them

@@ -30,7 +30,9 @@ from worker.protocol import (
 log = logging.getLogger("worker.executor")
 
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Only the supervisor stops us (SIGTERM, or the kernel's on its death); the
+# Ctrl-C and hangup that reach the whole process group are its to handle.
+STOP_SIGNALS = (signal.SIGTERM,)
 
 
 async def serve(
