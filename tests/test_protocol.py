@@ -21,14 +21,19 @@ from worker.protocol import (
     GetStatus,
     JobCreated,
     JobInfo,
+    JobList,
     JobSnapshot,
     JobStatus,
     KillJob,
+    ListJobs,
     Message,
     OutputChunk,
     ProtocolError,
     ReadOutput,
     RunJob,
+    StdinWritten,
+    WatchOutput,
+    WriteStdin,
     decode,
     encode,
     read_message,
@@ -86,6 +91,21 @@ MESSAGES: list[Message] = [
         request_id=11, job_id=7, offset=5, data=b"", size=5, status=JobStatus.FAILED, eof=False
     ),
     ErrorReply(request_id=12, code="job_not_found", message="job 3 not found"),
+    RunJob(
+        request_id=13,
+        owner="alice",
+        command="env",
+        args=(),
+        timeout=2.5,
+        env=(("A", "1"), ("B", "two words")),
+        cwd="/tmp",
+    ),
+    WatchOutput(request_id=14, owner="alice", job_id=3, offset=99),
+    ListJobs(request_id=15, owner="alice", status=JobStatus.RUNNING),
+    ListJobs(request_id=16, owner="bob"),
+    WriteStdin(request_id=17, owner="alice", job_id=3, data=b"yes\n\0", close=True),
+    JobList(request_id=18, jobs=(SNAPSHOT, SNAPSHOT)),
+    StdinWritten(request_id=19, job_id=3, accepted=5, closed=True),
 ]
 
 
@@ -148,7 +168,7 @@ def test_round_trip_keeps_job_status_as_enum() -> None:
 
 def test_every_message_class_is_covered() -> None:
     assert {type(m) for m in MESSAGES} == set(get_args(Message))
-    assert len(get_args(Message)) == 8
+    assert len(get_args(Message)) == 13
 
 
 class _SystemCall:

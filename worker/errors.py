@@ -62,27 +62,6 @@ class ConfigError(WorkerError):
     code = "config"
 
 
-_BY_CODE: dict[str, type[WorkerError]] = {
-    cls.code: cls
-    for cls in (
-        WorkerError,
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        JobNotFound,
-        JobNotRunning,
-        PayloadTooLarge,
-        ExecutorUnavailable,
-        ConfigError,
-    )
-}
-
-
-def from_code(code: str, message: str) -> WorkerError:
-    """Rebuild an error that crossed the pipe as ``(code, message)``."""
-    return _BY_CODE.get(code, WorkerError)(message)
-
-
 class UsageError(WorkerError):
     """The command line itself is wrong (the CLI shows its help)."""
 
@@ -114,3 +93,33 @@ class RateLimited(WorkerError):
     def __init__(self, message: str, retry_after_ms: int) -> None:
         super().__init__(message)
         self.retry_after_ms = retry_after_ms
+
+
+class StdinUnavailable(WorkerError):
+    """Standard input cannot take these bytes: closed, or the job is not reading."""
+
+    code = "stdin_unavailable"
+    http_status = 409
+
+
+# Errors that cross the executor pipe as (code, message).
+_BY_CODE: dict[str, type[WorkerError]] = {
+    cls.code: cls
+    for cls in (
+        WorkerError,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        JobNotFound,
+        JobNotRunning,
+        PayloadTooLarge,
+        ExecutorUnavailable,
+        ConfigError,
+        StdinUnavailable,
+    )
+}
+
+
+def from_code(code: str, message: str) -> WorkerError:
+    """Rebuild an error that crossed the pipe as ``(code, message)``."""
+    return _BY_CODE.get(code, WorkerError)(message)

@@ -51,6 +51,9 @@ class RunJob:
     owner: str
     command: str
     args: tuple[str, ...]
+    timeout: float | None = None  # seconds; killed (reason "timeout") past it
+    env: tuple[tuple[str, str], ...] = ()  # added to the server's environment
+    cwd: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +73,41 @@ class ReadOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchOutput:
+    """Like ``ReadOutput``, but answered only once there is something past
+    ``offset`` or the job has ended: a long poll, for following live."""
+
+    request_id: int
+    owner: str
+    job_id: int
+    offset: int
+    limit: int = MAX_OUTPUT_CHUNK
+
+
+@dataclass(frozen=True, slots=True)
 class KillJob:
     request_id: int
     owner: str
     job_id: int
 
 
-Request = RunJob | GetStatus | ReadOutput | KillJob
+@dataclass(frozen=True, slots=True)
+class ListJobs:
+    request_id: int
+    owner: str
+    status: JobStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStdin:
+    request_id: int
+    owner: str
+    job_id: int
+    data: bytes
+    close: bool = False
+
+
+Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | WriteStdin
 
 
 # --- replies (executor -> API) ----------------------------------------------
@@ -96,6 +127,7 @@ class JobSnapshot:
     signal: int | None
     started_at: float | None
     ended_at: float | None
+    reason: str | None = None  # why a killed job was killed: "kill", "timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +165,20 @@ class OutputChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class JobList:
+    request_id: int
+    jobs: tuple[JobSnapshot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StdinWritten:
+    request_id: int
+    job_id: int
+    accepted: int
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorReply:
     """A request that failed; ``code`` is a stable ``WorkerError`` code."""
 
@@ -141,7 +187,7 @@ class ErrorReply:
     message: str
 
 
-Reply = JobCreated | JobInfo | OutputChunk | ErrorReply
+Reply = JobCreated | JobInfo | OutputChunk | JobList | StdinWritten | ErrorReply
 Message = Request | Reply
 
 _ALLOWED = frozenset(
@@ -151,11 +197,16 @@ _ALLOWED = frozenset(
         RunJob,
         GetStatus,
         ReadOutput,
+        WatchOutput,
         KillJob,
+        ListJobs,
+        WriteStdin,
         JobSnapshot,
         JobCreated,
         JobInfo,
         OutputChunk,
+        JobList,
+        StdinWritten,
         ErrorReply,
     )
 )

@@ -6,15 +6,15 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 import pytest
 
 from worker.config import ExecutorConfig
-from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning
+from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning, StdinUnavailable
 from worker.executor.core import Executor
-from worker.protocol import JobStatus
+from worker.protocol import JobStatus, RunJob
 
 T = TypeVar("T")
 GRACE = 0.5
@@ -45,6 +45,10 @@ async def finished(executor: Executor, job_id: int) -> JobStatus:
     return job.status
 
 
+def start(ex: Executor, command: str, args: tuple[str, ...] = (), **options: Any) -> int:
+    return ex.run(RunJob(0, "alice", command, args, **options))
+
+
 def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -59,7 +63,7 @@ def output(executor: Executor, job_id: int) -> bytes:
 
 def test_completed_job_keeps_its_exact_output() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "printf", ("a\\0b\\377c",))
+        job_id = start(ex, "printf", ("a\\0b\\377c",))
         assert await finished(ex, job_id) is JobStatus.COMPLETED
         assert output(ex, job_id) == b"a\x00b\xffc"
         snap = ex.get("alice", job_id).snapshot()
@@ -72,7 +76,7 @@ def test_completed_job_keeps_its_exact_output() -> None:
 def test_output_is_complete_when_status_turns_final() -> None:
     async def test(ex: Executor) -> None:
         # 1 MiB is far more than a pipe holds, so the drain at exit matters.
-        ids = [ex.run("alice", "head", ("-c", "1048576", "/dev/zero")) for _ in range(5)]
+        ids = [start(ex, "head", ("-c", "1048576", "/dev/zero")) for _ in range(5)]
         for job_id in ids:
             assert await finished(ex, job_id) is JobStatus.COMPLETED
             assert ex.get("alice", job_id).output.size == 1 << 20
@@ -82,12 +86,12 @@ def test_output_is_complete_when_status_turns_final() -> None:
 
 def test_spawn_failure_is_failed_with_reason() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "definitely-not-a-command", ())
+        job_id = start(ex, "definitely-not-a-command", ())
         job = ex.get("alice", job_id)
         assert job.status is JobStatus.FAILED
         assert (job.exit_code, job.pid) == (None, None)
         assert output(ex, job_id) == b"definitely-not-a-command: command not found\n"
-        no_exec = ex.run("alice", "/", ())  # a directory: execve says EACCES
+        no_exec = start(ex, "/", ())  # a directory: execve says EACCES
         assert output(ex, no_exec) == b"/: permission denied\n"
 
     run(test)
@@ -96,7 +100,7 @@ def test_spawn_failure_is_failed_with_reason() -> None:
 def test_ids_increase_and_jobs_run_concurrently() -> None:
     async def test(ex: Executor) -> None:
         started = time.monotonic()
-        ids = [ex.run("alice", "sleep", ("1",)) for _ in range(10)]
+        ids = [start(ex, "sleep", ("1",)) for _ in range(10)]
         assert ids == list(range(1, 11))
         for job_id in ids:
             assert await finished(ex, job_id) is JobStatus.COMPLETED
@@ -107,7 +111,7 @@ def test_ids_increase_and_jobs_run_concurrently() -> None:
 
 def test_stdin_reader_blocks_and_shows_output_so_far() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "sh", ("-c", "echo before; read x; echo after"))
+        job_id = start(ex, "sh", ("-c", "echo before; read x; echo after"))
         await until(lambda: output(ex, job_id) == b"before\n")
         await asyncio.sleep(0.2)  # give a wrongly closed stdin time to show itself
         assert ex.get("alice", job_id).status is JobStatus.RUNNING
@@ -118,7 +122,7 @@ def test_stdin_reader_blocks_and_shows_output_so_far() -> None:
 
 def test_kill_terminates_the_whole_tree() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "sh", ("-c", "sleep 300 & sleep 300 & wait"))
+        job_id = start(ex, "sh", ("-c", "sleep 300 & sleep 300 & wait"))
         job = ex.get("alice", job_id)
         assert job.pid is not None
         await until(lambda: len(psutil.Process(job.pid).children()) == 2)
@@ -133,7 +137,7 @@ def test_kill_terminates_the_whole_tree() -> None:
 
 def test_term_ignoring_job_is_killed_after_the_grace_period() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "sh", ("-c", "trap '' TERM; echo ready; sleep 300 & wait"))
+        job_id = start(ex, "sh", ("-c", "trap '' TERM; echo ready; sleep 300 & wait"))
         await until(lambda: output(ex, job_id) == b"ready\n")
         started = time.monotonic()
         snap = await ex.kill("alice", job_id)
@@ -147,11 +151,11 @@ def test_term_ignoring_job_is_killed_after_the_grace_period() -> None:
 
 def test_kill_of_finished_job_is_a_conflict() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "true", ())
+        job_id = start(ex, "true", ())
         await finished(ex, job_id)
         with pytest.raises(JobNotRunning, match=r"job \d+ is not running \(status: completed\)"):
             await ex.kill("alice", job_id)
-        failed = ex.run("alice", "no-such-thing", ())
+        failed = start(ex, "no-such-thing", ())
         with pytest.raises(JobNotRunning, match="status: failed"):
             await ex.kill("alice", failed)
 
@@ -162,7 +166,7 @@ def test_kill_just_after_exit_is_a_conflict_not_a_kill() -> None:
     async def test(ex: Executor) -> None:
         # The job exits, and the kill request is handled before the loop has
         # seen the exit event: the executor must notice, not claim a kill.
-        job_id = ex.run("alice", "true", ())
+        job_id = start(ex, "true", ())
         pid = ex.get("alice", job_id).pid
         assert pid is not None
         deadline = time.monotonic() + 10
@@ -178,7 +182,7 @@ def test_kill_just_after_exit_is_a_conflict_not_a_kill() -> None:
 
 def test_concurrent_kills_share_one_outcome() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "sleep", ("300",))
+        job_id = start(ex, "sleep", ("300",))
         first, second = await asyncio.gather(ex.kill("alice", job_id), ex.kill("alice", job_id))
         assert first.status is second.status is JobStatus.KILLED
         with pytest.raises(JobNotRunning):
@@ -189,7 +193,7 @@ def test_concurrent_kills_share_one_outcome() -> None:
 
 def test_jobs_belong_to_their_owner() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run("alice", "sleep", ("300",))
+        job_id = start(ex, "sleep", ("300",))
         with pytest.raises(JobNotFound, match=f"job {job_id} not found"):
             ex.get("bob", job_id)
         with pytest.raises(JobNotFound):
@@ -204,7 +208,7 @@ def test_shutdown_kills_every_running_job() -> None:
 
     async def test(ex: Executor) -> None:
         for _ in range(5):
-            job = ex.get("alice", ex.run("alice", "sleep", ("300",)))
+            job = ex.get("alice", start(ex, "sleep", ("300",)))
             assert job.pid is not None
             pids.append(job.pid)
         await ex.shutdown()
@@ -217,8 +221,8 @@ def test_shutdown_kills_every_running_job() -> None:
 def test_no_descriptor_leaks_after_jobs_end() -> None:
     async def test(ex: Executor) -> None:
         before = len(os.listdir("/proc/self/fd"))
-        ids = [ex.run("alice", "echo", (str(i),)) for i in range(50)]
-        ids.append(ex.run("alice", "no-such-command", ()))
+        ids = [start(ex, "echo", (str(i),)) for i in range(50)]
+        ids.append(start(ex, "no-such-command", ()))
         for job_id in ids:
             await finished(ex, job_id)
         await until(lambda: len(os.listdir("/proc/self/fd")) <= before)
@@ -230,21 +234,124 @@ def test_no_job_starts_once_shutdown_has_begun() -> None:
     async def test(ex: Executor) -> None:
         await ex.shutdown()
         with pytest.raises(ExecutorUnavailable, match="shutting down"):
-            ex.run("alice", "true", ())
+            start(ex, "true", ())
 
     run(test)
 
 
 def test_output_stays_open_while_a_left_behind_process_writes() -> None:
     async def test(ex: Executor) -> None:
-        job_id = ex.run(
-            "alice", "sh", ("-c", "(read x < /dev/null; sleep 0.3; echo late) & echo early")
-        )
+        job_id = start(ex, "sh", ("-c", "(read x < /dev/null; sleep 0.3; echo late) & echo early"))
         assert await finished(ex, job_id) is JobStatus.COMPLETED
         job = ex.get("alice", job_id)
         assert output(ex, job_id) == b"early\n"
         assert job.output_fd is not None  # the background shell still holds the pipe
         await until(lambda: job.output_fd is None)
         assert output(ex, job_id) == b"early\nlate\n"
+
+    run(test)
+
+
+def test_timeout_kills_the_job_and_says_why() -> None:
+    async def test(ex: Executor) -> None:
+        job_id = start(ex, "sh", ("-c", "sleep 30 & wait"), timeout=0.3)
+        assert await finished(ex, job_id) is JobStatus.KILLED
+        snap = ex.get("alice", job_id).snapshot()
+        assert snap.reason == "timeout"
+        quick = start(ex, "true", timeout=5)
+        assert await finished(ex, quick) is JobStatus.COMPLETED
+        assert ex.get("alice", quick).snapshot().reason is None
+        killed = start(ex, "sleep", ("30",))
+        assert (await ex.kill("alice", killed)).reason == "kill"
+
+    run(test)
+
+
+def test_env_is_added_to_the_servers_and_the_job_knows_its_id() -> None:
+    async def test(ex: Executor) -> None:
+        job_id = start(
+            ex,
+            "sh",
+            ("-c", 'echo "$FOO|$WORKER_JOB_ID|${PATH:+path}"'),
+            env=(("FOO", "two words"),),
+        )
+        await finished(ex, job_id)
+        assert output(ex, job_id) == f"two words|{job_id}|path\n".encode()
+
+    run(test)
+
+
+def test_cwd_and_a_missing_cwd() -> None:
+    async def test(ex: Executor) -> None:
+        here = start(ex, "pwd", cwd="/tmp")
+        await finished(ex, here)
+        assert output(ex, here) == b"/tmp\n"
+        missing = start(ex, "pwd", cwd="/no/such/dir")
+        job = ex.get("alice", missing)
+        assert job.status is JobStatus.FAILED and job.exit_code is None
+        assert output(ex, missing).startswith(b"/no/such/dir: cannot change to this directory")
+
+    run(test)
+
+
+def test_stdin_write_then_eof() -> None:
+    async def test(ex: Executor) -> None:
+        prompt = start(ex, "sh", ("-c", "echo name?; read x; echo hello $x; read y"))
+        await until(lambda: output(ex, prompt) == b"name?\n")
+        assert ex.write_stdin("alice", prompt, b"ann\n", close=False) == 4
+        await until(lambda: output(ex, prompt) == b"name?\nhello ann\n")
+        assert ex.get("alice", prompt).status is JobStatus.RUNNING  # waits on its 2nd read
+        ex.write_stdin("alice", prompt, b"", close=True)
+        assert await finished(ex, prompt) is JobStatus.FAILED  # `read` at EOF fails
+        cat = start(ex, "cat")
+        ex.write_stdin("alice", cat, b"\x00binary\xff", close=True)
+        assert await finished(ex, cat) is JobStatus.COMPLETED
+        assert output(ex, cat) == b"\x00binary\xff"
+        with pytest.raises(JobNotRunning):
+            ex.write_stdin("alice", cat, b"late", close=False)
+
+    run(test)
+
+
+def test_stdin_of_a_job_that_does_not_read_is_bounded() -> None:
+    async def test(ex: Executor) -> None:
+        job_id = start(ex, "sleep", ("30",))
+        ex.write_stdin("alice", job_id, b"x" * (900 << 10), close=False)
+        with pytest.raises(StdinUnavailable, match="not reading"):
+            ex.write_stdin("alice", job_id, b"x" * (300 << 10), close=False)
+        ex.write_stdin("alice", job_id, b"", close=True)
+        with pytest.raises(StdinUnavailable, match="closed"):
+            ex.write_stdin("alice", job_id, b"more", close=False)
+
+    run(test)
+
+
+def test_watch_waits_for_output_or_the_end() -> None:
+    async def test(ex: Executor) -> None:
+        job_id = start(ex, "sh", ("-c", "read x; echo one; read y"))
+        watcher = asyncio.create_task(ex.watch("alice", job_id, 0, 1024))
+        await asyncio.sleep(0.1)
+        assert not watcher.done()  # nothing written yet
+        ex.write_stdin("alice", job_id, b"go\n", close=False)
+        await asyncio.wait_for(watcher, 5)
+        assert output(ex, job_id) == b"one\n"
+        ending = asyncio.create_task(ex.watch("alice", job_id, 4, 1024))
+        ex.write_stdin("alice", job_id, b"", close=True)
+        job = await asyncio.wait_for(ending, 5)
+        assert job.status.is_final  # `read y` at EOF ends it
+
+    run(test)
+
+
+def test_jobs_lists_only_the_owners_newest_first() -> None:
+    async def test(ex: Executor) -> None:
+        first = start(ex, "true")
+        ex.run(RunJob(0, "bob", "true", ()))
+        second = start(ex, "sleep", ("30",))
+        await finished(ex, first)
+        assert [j.id for j in ex.jobs("alice")] == [second, first]
+        assert [j.id for j in ex.jobs("alice", JobStatus.RUNNING)] == [second]
+        assert [j.id for j in ex.jobs("alice", JobStatus.COMPLETED)] == [first]
+        assert [j.owner for j in ex.jobs("bob")] == ["bob"]
 
     run(test)

@@ -14,21 +14,22 @@ from collections.abc import Iterable
 
 import psutil
 
+from worker.buffer import OutputBuffer
 from worker.config import ExecutorConfig
 from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning
 from worker.executor.cgroups import CgroupTree
 from worker.executor.exits import ChildReaper
 from worker.executor.job import Job
 from worker.executor.killer import KillTarget, alive, kill_all
-from worker.executor.output import OutputBuffer
 from worker.executor.spawn import Spawned, SpawnError, spawn
+from worker.executor.stdin import StdinPipe
 from worker.executor.targets import (
     JOB_ID_VARIABLE,
     CgroupTarget,
     EverythingTarget,
     TreeTarget,
 )
-from worker.protocol import KILLABLE_STATES, JobSnapshot
+from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, RunJob
 
 READ_SIZE = 64 << 10
 # A job's main process may exit while a descendant still holds the output
@@ -58,24 +59,48 @@ class Executor:
 
     # --- requests -------------------------------------------------------
 
-    def run(self, owner: str, command: str, args: tuple[str, ...]) -> int:
+    def run(self, request: RunJob) -> int:
         if self._closing:
             raise ExecutorUnavailable("the server is shutting down")
         job = Job(
             id=next(self._ids),
-            owner=owner,
-            command=command,
-            args=args,
+            owner=request.owner,
+            command=request.command,
+            args=request.args,
             output=OutputBuffer(self._config.max_output),
         )
         self._jobs[job.id] = job
         try:
-            spawned = self._spawn(job)
+            spawned = self._spawn(job, dict(request.env), request.cwd)
         except SpawnError as exc:
             job.fail_to_start(str(exc))
             return job.id
         self._adopt(job, spawned)
+        if request.timeout is not None:
+            job.timeout = self._loop.call_later(request.timeout, self._expire, job)
         return job.id
+
+    def jobs(self, owner: str, status: JobStatus | None = None) -> list[JobSnapshot]:
+        """The owner's jobs, newest first."""
+        mine = [
+            job.snapshot()
+            for job in reversed(self._jobs.values())
+            if job.owner == owner and (status is None or job.status is status)
+        ]
+        return mine
+
+    async def watch(self, owner: str, job_id: int, offset: int, limit: int) -> Job:
+        """Wait until the job has output past ``offset``, or has ended."""
+        job = self.get(owner, job_id)
+        while job.output.size <= offset and job.status in KILLABLE_STATES:
+            await job.news()
+        return job
+
+    def write_stdin(self, owner: str, job_id: int, data: bytes, close: bool) -> int:
+        job = self.get(owner, job_id)
+        if job.status not in KILLABLE_STATES or job.stdin is None:
+            raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
+        return job.stdin.write(data, close)
 
     def get(self, owner: str, job_id: int) -> Job:
         job = self._jobs.get(job_id)
@@ -93,7 +118,7 @@ class Executor:
             self._reap(job)  # it may have exited a moment ago
             if job.status not in KILLABLE_STATES:
                 raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
-            task = self._start_kill(job)
+            task = self._start_kill(job, "kill")
         elif task.done():
             raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
         await asyncio.shield(task)
@@ -104,7 +129,7 @@ class Executor:
         including those left behind by jobs that already ended."""
         self._closing = True
         tasks = [
-            self._start_kill(job) if job.kill_task is None else job.kill_task
+            self._start_kill(job, "shutdown") if job.kill_task is None else job.kill_task
             for job in self._jobs.values()
             if job.status in KILLABLE_STATES
         ]
@@ -124,14 +149,14 @@ class Executor:
 
     # --- processes ------------------------------------------------------
 
-    def _spawn(self, job: Job) -> Spawned:
-        env = {**os.environ, JOB_ID_VARIABLE: str(job.id)}
+    def _spawn(self, job: Job, env: dict[str, str], cwd: str | None) -> Spawned:
+        environment = {**os.environ, **env, JOB_ID_VARIABLE: str(job.id)}
         if self._cgroups is None:
-            return spawn(job.command, job.args, env)
+            return spawn(job.command, job.args, environment, cwd)
         try:
             job.cgroup = self._cgroups.create(job.id)
             with self._cgroups.entered(job.cgroup):
-                return spawn(job.command, job.args, env)
+                return spawn(job.command, job.args, environment, cwd)
         except OSError as exc:  # the cgroup itself could not be made or entered
             if job.cgroup is not None:
                 job.cgroup.remove()
@@ -140,7 +165,7 @@ class Executor:
     def _adopt(self, job: Job, spawned: Spawned) -> None:
         job.process = spawned.process
         job.started_at = time.time()
-        job.stdin_fd = spawned.stdin_fd
+        job.stdin = StdinPipe(self._loop, spawned.stdin_fd)
         job.output_fd = spawned.output_fd
         if job.cgroup is not None:
             job.target = CgroupTarget(job.cgroup)
@@ -161,7 +186,7 @@ class Executor:
         except OSError:
             data = b""
         if data:
-            job.output.append(data)
+            job.append_output(data)
         else:
             self._close_output(job)
 
@@ -182,7 +207,7 @@ class Executor:
             if not data:
                 self._close_output(job)
                 return
-            job.output.append(data)
+            job.append_output(data)
             taken += len(data)
 
     def _reap(self, job: Job) -> None:
@@ -194,9 +219,6 @@ class Executor:
             return
         self._reaper.unwatch(process.pid)
         self._drain(job)
-        if job.stdin_fd is not None:
-            os.close(job.stdin_fd)
-            job.stdin_fd = None
         job.finish(returncode)
         if job.cgroup is not None:
             job.cgroup.remove()  # if nothing of the job is left running
@@ -209,10 +231,15 @@ class Executor:
             return None
         return process.pid  # start_new_session: the leader's PID is the group ID
 
-    def _start_kill(self, job: Job) -> asyncio.Task[None]:
+    def _expire(self, job: Job) -> None:
+        job.timeout = None
+        if job.status in KILLABLE_STATES and job.kill_task is None:
+            self._start_kill(job, "timeout")
+
+    def _start_kill(self, job: Job, reason: str) -> asyncio.Task[None]:
         """Mark the job killed-on-exit and send the first SIGTERM right now."""
         assert job.target is not None
-        job.kill_requested = True
+        job.kill_reason = reason
         job.target.terminate()
         job.kill_task = asyncio.ensure_future(self._kill(job))
         return job.kill_task

@@ -7,9 +7,10 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from worker.buffer import OutputBuffer
 from worker.executor.cgroups import JobCgroup
 from worker.executor.killer import KillTarget
-from worker.executor.output import OutputBuffer
+from worker.executor.stdin import StdinPipe
 from worker.protocol import JobSnapshot, JobStatus
 
 
@@ -22,22 +23,41 @@ class Job:
     output: OutputBuffer
     status: JobStatus = JobStatus.RUNNING
     process: subprocess.Popen[bytes] | None = None
-    stdin_fd: int | None = None  # write end, held open so a reading job blocks
+    stdin: StdinPipe | None = None  # held open so a job that reads it blocks
     output_fd: int | None = None  # read end of stdout+stderr, until EOF
     exit_code: int | None = None
     signal: int | None = None
     started_at: float | None = None
     ended_at: float | None = None
-    kill_requested: bool = False
+    kill_reason: str | None = None  # set when a kill starts: "kill", "timeout", ...
     # Set once the job has reached a final status and its output is drained.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     kill_task: asyncio.Task[None] | None = None
+    timeout: asyncio.TimerHandle | None = None
     cgroup: JobCgroup | None = None
     target: KillTarget | None = None  # how to find and signal all its processes
+    # Resolved (and replaced) whenever output arrives or the job ends, so
+    # followers wait for news without polling.
+    _news: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    def append_output(self, data: bytes) -> None:
+        self.output.append(data)
+        self.announce()
+
+    async def news(self) -> None:
+        if self._news is None:
+            self._news = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._news)
+
+    def announce(self) -> None:
+        if self._news is not None:
+            if not self._news.done():
+                self._news.set_result(None)
+            self._news = None
 
     def finish(self, returncode: int) -> None:
         """Record how the job's main process ended (``returncode`` as Popen gives it)."""
@@ -45,7 +65,7 @@ class Job:
             self.signal = -returncode
         else:
             self.exit_code = returncode
-        if self.kill_requested:
+        if self.kill_reason is not None:
             self.status = JobStatus.KILLED
         elif returncode == 0:
             self.status = JobStatus.COMPLETED
@@ -60,7 +80,13 @@ class Job:
 
     def _end(self) -> None:
         self.ended_at = time.time()
+        if self.timeout is not None:
+            self.timeout.cancel()
+            self.timeout = None
+        if self.stdin is not None:
+            self.stdin.close()  # nobody will read it now
         self.ended.set()
+        self.announce()
 
     def snapshot(self) -> JobSnapshot:
         return JobSnapshot(
@@ -74,4 +100,5 @@ class Job:
             signal=self.signal,
             started_at=self.started_at,
             ended_at=self.ended_at,
+            reason=self.kill_reason if self.status is JobStatus.KILLED else None,
         )

@@ -11,21 +11,29 @@ from worker.config import ExecutorConfig
 from worker.errors import WorkerError
 from worker.executor.cgroups import CgroupTree
 from worker.executor.core import Executor
+from worker.executor.job import Job
 from worker.protocol import (
     ErrorReply,
     GetStatus,
     JobCreated,
     JobInfo,
+    JobList,
     KillJob,
+    ListJobs,
     OutputChunk,
     ProtocolError,
     ReadOutput,
     Reply,
     Request,
     RunJob,
+    StdinWritten,
+    WatchOutput,
+    WriteStdin,
     encode,
     read_message,
 )
+
+REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, ErrorReply)
 
 log = logging.getLogger("worker.executor")
 
@@ -65,7 +73,7 @@ async def serve(
                 return
             if request is None:
                 return
-            if isinstance(request, (RunJob, GetStatus, ReadOutput, KillJob)):
+            if not isinstance(request, REPLIES):  # a request, not a stray reply
                 task = asyncio.create_task(answer(request))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -84,32 +92,49 @@ async def serve(
 
 
 async def handle(executor: Executor, request: Request) -> Reply:
+    rid = request.request_id
     try:
         match request:
             case RunJob():
-                job_id = executor.run(request.owner, request.command, request.args)
-                return JobCreated(request.request_id, job_id)
+                return JobCreated(rid, executor.run(request))
             case GetStatus():
-                job = executor.get(request.owner, request.job_id)
-                return JobInfo(request.request_id, job.snapshot())
+                return JobInfo(rid, executor.get(request.owner, request.job_id).snapshot())
             case ReadOutput():
                 job = executor.get(request.owner, request.job_id)
-                where, data = job.output.read(request.offset, request.limit)
-                return OutputChunk(
-                    request.request_id,
-                    job.id,
-                    where,
-                    data,
-                    job.output.size,
-                    job.status,
-                    eof=job.output_fd is None,
-                    dropped=job.output.start,
+                return _chunk(rid, job, request.offset, request.limit)
+            case WatchOutput():
+                job = await executor.watch(
+                    request.owner, request.job_id, request.offset, request.limit
                 )
+                return _chunk(rid, job, request.offset, request.limit)
             case KillJob():
-                snapshot = await executor.kill(request.owner, request.job_id)
-                return JobInfo(request.request_id, snapshot)
+                return JobInfo(rid, await executor.kill(request.owner, request.job_id))
+            case ListJobs():
+                return JobList(rid, tuple(executor.jobs(request.owner, request.status)))
+            case WriteStdin():
+                accepted = executor.write_stdin(
+                    request.owner, request.job_id, request.data, request.close
+                )
+                job = executor.get(request.owner, request.job_id)
+                closed = job.stdin is None or not job.stdin.open
+                return StdinWritten(rid, job.id, accepted, closed)
     except WorkerError as exc:
-        return ErrorReply(request.request_id, exc.code, exc.message)
+        return ErrorReply(rid, exc.code, exc.message)
     except Exception as exc:  # a bug must not take the executor and its jobs down
         log.exception("request %r failed", request)
-        return ErrorReply(request.request_id, WorkerError.code, f"internal error: {exc}")
+        return ErrorReply(rid, WorkerError.code, f"internal error: {exc}")
+    return ErrorReply(rid, WorkerError.code, f"unknown request {type(request).__name__}")
+
+
+def _chunk(request_id: int, job: Job, offset: int, limit: int) -> OutputChunk:
+    where, data = job.output.read(offset, limit)
+    return OutputChunk(
+        request_id,
+        job.id,
+        where,
+        data,
+        job.output.size,
+        job.status,
+        eof=job.output_fd is None,
+        dropped=job.output.start,
+    )

@@ -19,7 +19,12 @@ class Spawned:
     output_fd: int  # non-blocking read end of stdout+stderr
 
 
-def spawn(command: str, args: tuple[str, ...], env: dict[str, str] | None = None) -> Spawned:
+def spawn(
+    command: str,
+    args: tuple[str, ...],
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> Spawned:
     opened: list[int] = []
     try:
         stdin_r, stdin_w = os.pipe()
@@ -34,10 +39,13 @@ def spawn(command: str, args: tuple[str, ...], env: dict[str, str] | None = None
             start_new_session=True,
             close_fds=True,
             env=env,
+            cwd=cwd,
         )
     except OSError as exc:
         for fd in opened:
             os.close(fd)
+        if cwd is not None and exc.filename == cwd:
+            raise SpawnError(f"{cwd}: cannot change to this directory: {exc.strerror}") from exc
         raise SpawnError(describe_spawn_error(command, exc)) from exc
     os.close(stdin_r)
     os.close(out_w)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.executor.output import CHUNK, OutputBuffer
+from worker.buffer import CHUNK, OutputBuffer
 
 # 256 distinct bytes repeated, so a wrong offset shows up as different bytes.
 _PATTERN = bytes(range(256)) * ((3 * CHUNK) // 256 + 2)
