@@ -152,3 +152,15 @@ def test_capped_buffer_keeps_exactly_the_newest_bytes(
     check_reads(buffer, reference, reads)
     where, data = buffer.read(0, len(reference) + 1)
     assert (where, data) == (buffer.start, bytes(reference[buffer.start :]))
+
+
+def test_skip_to_continues_past_a_gap() -> None:
+    buffer = OutputBuffer()
+    buffer.append(b"abc")
+    buffer.skip_to(2)  # not beyond the end: nothing happens
+    assert (buffer.start, buffer.size) == (0, 3)
+    buffer.skip_to(100)
+    assert (buffer.start, buffer.size, buffer.kept) == (100, 100, 0)
+    buffer.append(b"xyz")
+    assert buffer.read(0, 10) == (100, b"xyz")
+    assert buffer.read(101, 10) == (101, b"yz")

@@ -61,6 +61,19 @@ class OutputBuffer:
         if self._limit is not None:
             self._enforce(self._limit)
 
+    def skip_to(self, offset: int) -> None:
+        """Continue at ``offset``, beyond the end: the bytes in between were
+        lost upstream (a copy that fell behind another buffer's cap). What is
+        kept now is dropped too, so the kept bytes stay one contiguous run."""
+        if offset <= self.size:
+            return
+        self._chunks.clear()
+        self._starts.clear()
+        self._first = 0
+        self._tail.clear()
+        self._sealed_end = offset
+        self.start = offset
+
     def _seal(self, chunk: bytes) -> None:
         self._chunks.append(chunk)
         self._starts.append(self._sealed_end)

@@ -36,6 +36,7 @@ class ApiConfig:
     max_body: int = DEFAULT_MAX_BODY
     rate_limit_ms: int = DEFAULT_RATE_LIMIT_MS
     response_timeout: float = 60.0
+    max_output: int = DEFAULT_MAX_OUTPUT  # cap of the copy kept for live followers
 
     @property
     def url(self) -> str:

@@ -10,6 +10,7 @@ import pytest
 from worker.api import parse
 from worker.config import MAX_ARG_BYTES, MAX_ARGS
 from worker.errors import BadRequest, JobNotFound
+from worker.protocol import JobStatus
 
 # --- job_id -----------------------------------------------------------------
 
@@ -86,16 +87,18 @@ def body(value: Any) -> bytes:
     ],
 )
 def test_run_body_valid(raw: bytes, expected: tuple[str, tuple[str, ...]]) -> None:
-    command, args = parse.run_body(raw)
-    assert (command, args) == expected
-    assert isinstance(args, tuple)
+    options = parse.run_body(raw)
+    assert (options.command, options.args) == expected
+    assert isinstance(options.args, tuple)
+    assert (options.timeout, options.env, options.cwd) == (None, (), None)
 
 
 def test_run_body_limits_are_inclusive() -> None:
     many = body({"command": "echo", "args": ["a"] * MAX_ARGS})
-    assert len(parse.run_body(many)[1]) == MAX_ARGS
+    assert len(parse.run_body(many).args) == MAX_ARGS
     longest = "a" * MAX_ARG_BYTES
-    assert parse.run_body(body({"command": longest, "args": [longest]})) == (longest, (longest,))
+    options = parse.run_body(body({"command": longest, "args": [longest]}))
+    assert (options.command, options.args) == (longest, (longest,))
 
 
 BAD_BODIES: dict[str, bytes] = {
@@ -128,8 +131,8 @@ BAD_BODIES: dict[str, bytes] = {
     "too-long-command": body({"command": "a" * (MAX_ARG_BYTES + 1)}),
     # Counted in UTF-8 bytes, not characters.
     "too-long-multibyte": body({"command": "echo", "args": ["é" * (MAX_ARG_BYTES // 2 + 1)]}),
-    "unknown-field": body({"command": "ls", "cwd": "/"}),
-    "unknown-field-only": body({"env": {}}),
+    "unknown-field": body({"command": "ls", "shell": "/bin/sh"}),
+    "unknown-field-only": body({"stdin": ""}),
     "unknown-field-newline": body({"command": "ls", "a\nb": 1}),
     "unknown-field-long": body({"command": "ls", "x" * 5000: 1}),
     "unknown-field-surrogate": b'{"command": "ls", "\\ud800": 1}',
@@ -158,7 +161,7 @@ def test_run_body_bad_request(raw: bytes) -> None:
         (b'{"command": "\\ud800"}', "Unicode"),
         (body({"command": "ls", "args": ["a"] * (MAX_ARGS + 1)}), f"at most {MAX_ARGS}"),
         (body({"command": "a" * (MAX_ARG_BYTES + 1)}), str(MAX_ARG_BYTES)),
-        (body({"command": "ls", "cwd": "/"}), '"cwd"'),
+        (body({"command": "ls", "shell": "/"}), '"shell"'),
     ],
 )
 def test_run_body_messages_say_what_is_wrong(raw: bytes, fragment: str) -> None:
@@ -176,3 +179,63 @@ def test_run_body_unknown_field_is_reported_before_other_problems() -> None:
 def test_run_body_deeply_nested_json_is_bad_request(raw: bytes) -> None:
     with pytest.raises(BadRequest):
         parse.run_body(raw)
+
+
+def test_run_options() -> None:
+    options = parse.run_body(
+        body({"command": "env", "timeout": 1.5, "env": {"A": "1", "B_2": ""}, "cwd": "/tmp"})
+    )
+    assert options.timeout == 1.5
+    assert options.env == (("A", "1"), ("B_2", ""))
+    assert options.cwd == "/tmp"
+    assert parse.run_body(body({"command": "x", "timeout": 30})).timeout == 30.0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": "30s"},
+        {"timeout": True},
+        {"timeout": 1e12},
+        {"env": ["A=1"]},
+        {"env": {"A": 1}},
+        {"env": {"": "x"}},
+        {"env": {"A=B": "x"}},
+        {"env": {"A": "x\u0000"}},
+        {"cwd": ""},
+        {"cwd": 5},
+        {"cwd": "/tmp\u0000"},
+    ],
+)
+def test_bad_run_options(extra: dict[str, object]) -> None:
+    raw = json.dumps({"command": "true", **extra}).encode().replace(b"\\u0000", b"\\u0000")
+    with pytest.raises(BadRequest) as caught:
+        parse.run_body(raw)
+    assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [(None, False), ("true", True), ("1", True), ("no", False)]
+)
+def test_flag(raw: str | None, value: bool) -> None:
+    assert parse.flag(raw, "follow") is value
+
+
+@pytest.mark.parametrize("raw", ["maybe", "", "2"])
+def test_bad_flag(raw: str) -> None:
+    with pytest.raises(BadRequest):
+        parse.flag(raw, "follow")
+
+
+def test_offset_and_status_filter() -> None:
+    assert parse.offset(None) == 0
+    assert parse.offset("42") == 42
+    for bad in ("-1", "x", "1.5"):
+        with pytest.raises(BadRequest):
+            parse.offset(bad)
+    assert parse.status_filter("running") is JobStatus.RUNNING
+    assert parse.status_filter(None) is None
+    with pytest.raises(BadRequest, match="must be one of"):
+        parse.status_filter("done")

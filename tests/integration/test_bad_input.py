@@ -115,13 +115,15 @@ def test_bad_job_ids(target: tuple[Server, int, str], raw_id: str, status: int) 
     ("method", "path", "status"),
     [
         ("GET", "/", 404),
-        ("GET", "/jobs", 404),
+        ("GET", "/jobz", 404),
         ("GET", "/jobs/1", 404),
         ("GET", "/jobs/1/status/extra", 404),
         ("POST", "/jobs/1/status", 405),
         ("GET", "/jobs/run", 405),
         ("DELETE", "/jobs/1/kill", 405),
         ("PATCH", "/jobs/run", 405),
+        ("DELETE", "/jobs", 405),
+        ("GET", "/jobs/1/stdin", 405),
     ],
 )
 def test_unknown_paths_and_wrong_methods(

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 from sanic import Request, Sanic
 from sanic.exceptions import MethodNotAllowed, NotFound, PayloadTooLarge, SanicException
 from sanic.response import HTTPResponse, json
 
-from worker.api import parse
 from worker.api.auth import REALM, Authenticator
 from worker.api.executor_client import ExecutorClient
+from worker.api.follow import Feeds
 from worker.api.origin import require_local
-from worker.api.output import OutputReader
 from worker.api.ratelimit import RateLimiter
+from worker.api.routes import JobRoutes
 from worker.config import ApiConfig
 from worker.errors import RateLimited, Unauthorized, WorkerError
-from worker.protocol import (
-    GetStatus,
-    JobCreated,
-    JobInfo,
-    JobSnapshot,
-    KillJob,
-    RunJob,
-)
 
 log = logging.getLogger("worker.api")
 
@@ -61,33 +52,7 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
         limiter.admit(user)
         request.ctx.user = user
 
-    @app.post("/jobs/run")
-    async def run(request: Request) -> HTTPResponse:
-        command, args = parse.run_body(request.body)
-        reply = await executor.call(
-            lambda rid: RunJob(rid, request.ctx.user, command, args), JobCreated
-        )
-        return json({"id": reply.job_id}, status=201)
-
-    @app.get("/jobs/<raw_id>/status")
-    async def status(request: Request, raw_id: str) -> HTTPResponse:
-        job_id = parse.job_id(raw_id)
-        reply = await executor.call(lambda rid: GetStatus(rid, request.ctx.user, job_id), JobInfo)
-        return json(status_body(reply.job))
-
-    @app.get("/jobs/<raw_id>/out")
-    async def out(request: Request, raw_id: str) -> HTTPResponse | None:
-        reader = OutputReader(executor, request.ctx.user, parse.job_id(raw_id))
-        if request.args.get("format", "json") == "raw":
-            await reader.send_raw(request)
-            return None
-        return await reader.json_response()
-
-    @app.put("/jobs/<raw_id>/kill")
-    async def kill(request: Request, raw_id: str) -> HTTPResponse:
-        job_id = parse.job_id(raw_id)
-        reply = await executor.call(lambda rid: KillJob(rid, request.ctx.user, job_id), JobInfo)
-        return json({"id": reply.job.id, "status": reply.job.status.value})
+    JobRoutes(executor, Feeds(executor, config.max_output)).register(app)
 
     @app.exception(Exception)
     async def on_error(request: Request, exc: Exception) -> HTTPResponse:
@@ -127,24 +92,3 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
     if status >= 500 and isinstance(exc, WorkerError):
         log.error("%s %s: %s", request.method, request.path, message)
     return json({"error": message, **body}, status=status, headers=headers)
-
-
-def status_body(job: JobSnapshot) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": job.status.value,
-        "exit_code": job.exit_code,
-        "signal": job.signal,
-        "pid": job.pid,
-        "command": job.command,
-        "args": list(job.args),
-        "started_at": _iso(job.started_at),
-        "ended_at": _iso(job.ended_at),
-    }
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,10 +7,14 @@ import json
 from typing import Any
 
 from sanic import Request
+from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse
 
 from worker.api.executor_client import ExecutorClient
+from worker.api.follow import Feeds, read_along
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
+
+STALLED_READER = 300.0
 
 
 class OutputReader:
@@ -44,23 +48,38 @@ class OutputReader:
         body = await loop.run_in_executor(None, _output_json, self._job_id, pieces, first.offset)
         return HTTPResponse(body, content_type="application/json")
 
-    async def send_raw(self, request: Request[Any, Any]) -> None:
-        first = await self.chunk(0)
+    async def send_raw(self, request: Request[Any, Any], offset: int = 0) -> None:
+        """The output as it stands now, from ``offset``, as raw bytes."""
+        first = await self.chunk(offset)
         response = await request.respond(
             content_type="application/octet-stream",
             headers={
                 "X-Job-Status": first.status.value,
-                "X-Output-Truncated-Bytes": str(first.offset),
+                "X-Output-Truncated-Bytes": str(first.dropped),
             },
         )
         chunk = first
         while chunk.data:
             await response.send(chunk.data)
-            offset = chunk.offset + len(chunk.data)
-            if offset >= first.size:
+            position = chunk.offset + len(chunk.data)
+            if position >= first.size:
                 break
-            chunk = await self.chunk(offset)
+            chunk = await self.chunk(position)
         await response.eof()
+
+    async def send_live(self, request: Request[Any, Any], feeds: Feeds, offset: int) -> None:
+        """The output from ``offset``, live, until the job has ended and every
+        byte was sent. One request however long it lasts."""
+        await self.chunk(0)  # an unknown job is a 404 before anything is streamed
+        async with feeds.follow(self._user, self._job_id) as feed:
+            response = await request.respond(content_type="application/octet-stream")
+            async for data in read_along(feed, offset):
+                try:
+                    # A reader that takes nothing for this long is gone.
+                    await asyncio.wait_for(response.send(data), STALLED_READER)
+                except (TimeoutError, ConnectionError, RequestCancelled):
+                    return
+            await response.eof()
 
 
 def _output_json(job_id: int, pieces: list[bytes], truncated: int) -> bytes:

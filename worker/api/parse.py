@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from worker.config import MAX_ARG_BYTES, MAX_ARGS
 from worker.errors import BadRequest, JobNotFound
+from worker.protocol import JobStatus
 
 _JOB_ID = re.compile(r"[0-9]{1,18}")
 _SHOWN = 40  # how much of a bad value an error message quotes
@@ -21,17 +23,27 @@ def job_id(raw: str) -> int:
     raise BadRequest(f"job ID must be a positive integer, not {_quote(raw)}")
 
 
-def run_body(body: bytes) -> tuple[str, tuple[str, ...]]:
-    """``(command, args)`` from a ``POST /jobs/run`` body."""
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    command: str
+    args: tuple[str, ...]
+    timeout: float | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+
+
+def run_body(body: bytes) -> RunOptions:
+    """What a ``POST /jobs/run`` body asks for."""
     try:
         data: Any = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest("request body must be a JSON object") from exc
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
-    unknown = sorted(set(data) - {"command", "args"})
+    unknown = sorted(set(data) - RUN_FIELDS)
     if unknown:
-        raise BadRequest(f"unknown field {_quote(unknown[0])}; expected command and args")
+        expected = ", ".join(sorted(RUN_FIELDS))
+        raise BadRequest(f"unknown field {_quote(unknown[0])}; expected {expected}")
     command = data.get("command")
     if not isinstance(command, str) or not command:
         raise BadRequest("'command' must be a non-empty string")
@@ -41,16 +53,93 @@ def run_body(body: bytes) -> tuple[str, tuple[str, ...]]:
     if len(args) > MAX_ARGS:
         raise BadRequest(f"too many args: {len(args)} (at most {MAX_ARGS})")
     for value in (command, *args):
-        if "\0" in value:
-            raise BadRequest("command and args must not contain NUL characters")
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            # JSON can carry lone surrogates ("\ud800") that no OS string can hold.
-            raise BadRequest("command and args must be valid Unicode text") from exc
-        if size > MAX_ARG_BYTES:
-            raise BadRequest(f"an argument is longer than {MAX_ARG_BYTES} bytes")
-    return command, tuple(args)
+        _check_text(value, "command and args")
+    return RunOptions(
+        command=command,
+        args=tuple(args),
+        timeout=_timeout(data.get("timeout")),
+        env=_env(data.get("env")),
+        cwd=_cwd(data.get("cwd")),
+    )
+
+
+RUN_FIELDS = frozenset({"command", "args", "timeout", "env", "cwd"})
+MAX_TIMEOUT = 10 * 365 * 24 * 3600.0
+MAX_ENV = 1024
+
+
+def _check_text(value: str, what: str) -> None:
+    if "\0" in value:
+        raise BadRequest(f"{what} must not contain NUL characters")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # JSON can carry lone surrogates ("\ud800") that no OS string can hold.
+        raise BadRequest(f"{what} must be valid Unicode text") from exc
+    if size > MAX_ARG_BYTES:
+        raise BadRequest(f"a value in {what} is longer than {MAX_ARG_BYTES} bytes")
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadRequest("'timeout' must be a number of seconds")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise BadRequest(f"'timeout' must be more than 0 and at most {MAX_TIMEOUT:.0f} seconds")
+    return float(value)
+
+
+def _env(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadRequest("'env' must be an object of strings")
+    if len(value) > MAX_ENV:
+        raise BadRequest(f"too many env variables: {len(value)} (at most {MAX_ENV})")
+    for key, item in value.items():
+        if not key or "=" in key:
+            raise BadRequest(f"bad env variable name {_quote(key)}")
+        _check_text(key, "env names")
+        _check_text(item, "env values")
+    return tuple(value.items())
+
+
+def _cwd(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise BadRequest("'cwd' must be a non-empty string")
+    _check_text(value, "'cwd'")
+    return value
+
+
+def flag(raw: str | None, name: str) -> bool:
+    if raw is None:
+        return False
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"'{name}' must be true or false, not {_quote(raw)}")
+
+
+def offset(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    if not _JOB_ID.fullmatch(raw):
+        raise BadRequest(f"'offset' must be a byte offset (0 or more), not {_quote(raw)}")
+    return int(raw)
+
+
+def status_filter(raw: str | None) -> JobStatus | None:
+    if raw is None:
+        return None
+    try:
+        return JobStatus(raw)
+    except ValueError:
+        choices = ", ".join(s.value for s in JobStatus)
+        raise BadRequest(f"'status' must be one of {choices}, not {_quote(raw)}") from None
 
 
 def _quote(value: str) -> str:

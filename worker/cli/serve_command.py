@@ -26,6 +26,7 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         rate_limit_ms=args.rate_limit_ms,
         # Longer than the slowest kill: the grace period, then SIGKILL settling.
         response_timeout=args.kill_grace + KILL_SETTLE + 30,
+        max_output=args.max_output,
     )
     executor = ExecutorConfig(
         kill_grace=args.kill_grace, max_output=args.max_output, use_cgroups=not args.no_cgroups

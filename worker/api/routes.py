@@ -1,0 +1,120 @@
+"""The job endpoints. Each checks its input, asks the executor, shapes JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, json
+
+from worker.api import parse
+from worker.api.executor_client import ExecutorClient
+from worker.api.follow import Feeds
+from worker.api.output import OutputReader
+from worker.errors import BadRequest
+from worker.protocol import (
+    GetStatus,
+    JobCreated,
+    JobInfo,
+    JobList,
+    JobSnapshot,
+    KillJob,
+    ListJobs,
+    RunJob,
+    StdinWritten,
+    WriteStdin,
+)
+
+
+class JobRoutes:
+    def __init__(self, executor: ExecutorClient, feeds: Feeds) -> None:
+        self._executor = executor
+        self._feeds = feeds
+
+    def register(self, app: Sanic[Any, Any]) -> None:
+        app.add_route(self.run, "/jobs/run", methods=["POST"])
+        app.add_route(self.list, "/jobs", methods=["GET"])
+        app.add_route(self.status, "/jobs/<raw_id>/status", methods=["GET"])
+        app.add_route(self.out, "/jobs/<raw_id>/out", methods=["GET"])
+        app.add_route(self.kill, "/jobs/<raw_id>/kill", methods=["PUT"])
+        app.add_route(self.stdin, "/jobs/<raw_id>/stdin", methods=["POST"])
+
+    async def run(self, request: Request) -> HTTPResponse:
+        options = parse.run_body(request.body)
+        user = request.ctx.user
+        reply = await self._executor.call(
+            lambda rid: RunJob(
+                rid,
+                user,
+                options.command,
+                options.args,
+                timeout=options.timeout,
+                env=options.env,
+                cwd=options.cwd,
+            ),
+            JobCreated,
+        )
+        return json({"id": reply.job_id}, status=201)
+
+    async def list(self, request: Request) -> HTTPResponse:
+        wanted = parse.status_filter(request.args.get("status"))
+        user = request.ctx.user
+        reply = await self._executor.call(lambda rid: ListJobs(rid, user, wanted), JobList)
+        return json({"jobs": [status_body(job) for job in reply.jobs]})
+
+    async def status(self, request: Request, raw_id: str) -> HTTPResponse:
+        job_id, user = parse.job_id(raw_id), request.ctx.user
+        reply = await self._executor.call(lambda rid: GetStatus(rid, user, job_id), JobInfo)
+        return json(status_body(reply.job))
+
+    async def out(self, request: Request, raw_id: str) -> HTTPResponse | None:
+        reader = OutputReader(self._executor, request.ctx.user, parse.job_id(raw_id))
+        follow = parse.flag(request.args.get("follow"), "follow")
+        offset = parse.offset(request.args.get("offset"))
+        form = request.args.get("format", "raw" if follow else "json")
+        if form not in ("json", "raw") or (follow and form != "raw"):
+            raise BadRequest("'format' must be json or raw (raw only, when following)")
+        if follow:
+            await reader.send_live(request, self._feeds, offset)
+            return None
+        if form == "raw":
+            await reader.send_raw(request, offset)
+            return None
+        return await reader.json_response()
+
+    async def kill(self, request: Request, raw_id: str) -> HTTPResponse:
+        job_id, user = parse.job_id(raw_id), request.ctx.user
+        reply = await self._executor.call(lambda rid: KillJob(rid, user, job_id), JobInfo)
+        return json({"id": reply.job.id, "status": reply.job.status.value})
+
+    async def stdin(self, request: Request, raw_id: str) -> HTTPResponse:
+        job_id, user = parse.job_id(raw_id), request.ctx.user
+        close = parse.flag(request.args.get("eof"), "eof")
+        data = request.body or b""
+        reply = await self._executor.call(
+            lambda rid: WriteStdin(rid, user, job_id, data, close), StdinWritten
+        )
+        return json({"id": reply.job_id, "accepted": reply.accepted, "closed": reply.closed})
+
+
+def status_body(job: JobSnapshot) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "reason": job.reason,
+        "pid": job.pid,
+        "command": job.command,
+        "args": list(job.args),
+        "started_at": _iso(job.started_at),
+        "ended_at": _iso(job.ended_at),
+    }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
