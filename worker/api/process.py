@@ -37,7 +37,7 @@ def start_api(
 def api_main(
     executor_conn: Connection, status_conn: Connection, config: ApiConfig, parent_pid: int
 ) -> None:
-    from worker.linux import die_with_parent
+    from worker.linux import die_with_parent, raise_open_files_limit
 
     logging.basicConfig(level=logging.WARNING, format="worker api: %(message)s")
     # The supervisor alone decides when we stop, with SIGTERM: Ctrl-C and a
@@ -45,6 +45,7 @@ def api_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with_parent(parent_pid)
+    raise_open_files_limit()  # a socket per client, and followers are many
     executor_sock = socket.socket(fileno=os.dup(executor_conn.fileno()))
     executor_conn.close()
     try:

@@ -6,11 +6,14 @@ standard library, so a short command starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import ssl
+import sys
 import time
 from base64 import b64encode
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,53 +63,70 @@ class ApiClient:
         self._context = client_context(str(config.ca_file))
         self._conn: http.client.HTTPSConnection | None = None
 
-    def request(self, method: str, path: str, body: Any = None) -> Response:
-        """Send one request; an error status raises ``ApiError``.
-
-        A 429 (too soon after this user's previous request) is waited out and
-        retried, a bounded number of times.
-        """
-        response = self.raw_request(method, path, body)
+    def request(
+        self, method: str, path: str, body: Any = None, raw: bytes | None = None
+    ) -> Response:
+        """Send one request (a JSON ``body``, or ``raw`` bytes); an error
+        status raises ``ApiError``. A 429 (too soon after this user's previous
+        request) is waited out and retried, a bounded number of times."""
+        response = self._send(method, path, body, raw)
+        reply = self._read(response)
         waited = 0.0
-        while response.status == 429 and waited < MAX_RATE_LIMIT_WAIT:
-            delay = _retry_delay(response)
+        while reply.status == 429 and waited < MAX_RATE_LIMIT_WAIT:
+            delay = _retry_delay(reply)
             time.sleep(delay)
             waited += delay
-            response = self.raw_request(method, path, body)
-        if response.status >= 400:
-            raise ApiError(_error_message(response), response.status)
-        return response
+            reply = self._read(self._send(method, path, body, raw))
+        if reply.status >= 400:
+            raise ApiError(_error_message(reply), reply.status)
+        return reply
 
-    def raw_request(self, method: str, path: str, body: Any = None) -> Response:
+    def stream(self, path: str) -> Iterator[bytes]:
+        """GET ``path`` and yield the body as it arrives."""
+        response = self._send("GET", path, None, None)
+        waited = 0.0
+        while response.status == 429 and waited < MAX_RATE_LIMIT_WAIT:
+            delay = _retry_delay(self._read(response))
+            time.sleep(delay)
+            waited += delay
+            response = self._send("GET", path, None, None)
+        if response.status >= 400:
+            reply = self._read(response)
+            raise ApiError(_error_message(reply), reply.status)
+        with self._translated_errors():
+            while data := response.read1(1 << 16):
+                yield data
+            response.read()  # the end of the chunked body: the connection is free again
+            response.close()
+
+    def _send(
+        self, method: str, path: str, body: Any, raw: bytes | None
+    ) -> http.client.HTTPResponse:
         headers = {"Authorization": self._auth, "Accept": "application/json"}
-        payload = None
+        payload = raw
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        conn = self._connection()
-        try:
+        elif raw is not None:
+            headers["Content-Type"] = "application/octet-stream"
+        with self._translated_errors():
+            conn = self._connection()
             conn.request(method, self._base + path, body=payload, headers=headers)
-            reply = conn.getresponse()
-            return Response(reply.status, reply.headers, reply.read())
-        except ssl.SSLCertVerificationError as exc:
-            raise ConnectionFailed(
-                f"refusing to talk to {self._config.url}: its certificate is not trusted "
-                f"({exc.verify_message or exc.reason}; trusted CA: {self._config.ca_file})"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise ConnectionFailed(
-                f"TLS handshake with {self._config.url} failed: {exc.reason or exc}"
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise ConnectionFailed(
-                f"cannot connect to {self._config.url}: connection refused"
-                " (is the server running? start it with `worker serve`)"
-            ) from exc
-        except TimeoutError as exc:
-            raise ConnectionFailed(f"no answer from {self._config.url} (timed out)") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise ConnectionFailed(f"cannot talk to {self._config.url}: {reason}") from exc
+            return conn.getresponse()
+
+    def _read(self, response: http.client.HTTPResponse) -> Response:
+        with self._translated_errors():
+            return Response(response.status, response.headers, response.read())
+
+    @contextlib.contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """Network and TLS failures as one-line ``ConnectionFailed`` errors."""
+        try:
+            yield
+        except BaseException:
+            self.close()  # whatever state the connection is in, start afresh
+            raise_translated(self._config.url, str(self._config.ca_file))
+            raise
 
     def _connection(self) -> http.client.HTTPSConnection:
         if self._conn is None:
@@ -118,6 +138,30 @@ class ApiClient:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
+
+
+def raise_translated(url: str, ca_file: str) -> None:
+    """Called in an ``except`` block: re-raise a network or TLS error as
+    ``ConnectionFailed``; anything else is left to the caller to re-raise."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        raise ConnectionFailed(
+            f"refusing to talk to {url}: its certificate is not trusted "
+            f"({exc.verify_message or exc.reason}; trusted CA: {ca_file})"
+        ) from exc
+    if isinstance(exc, ssl.SSLError):
+        raise ConnectionFailed(f"TLS handshake with {url} failed: {exc.reason or exc}") from exc
+    if isinstance(exc, ConnectionRefusedError):
+        raise ConnectionFailed(
+            f"cannot connect to {url}: connection refused"
+            " (is the server running? start it with `worker serve`)"
+        ) from exc
+    if isinstance(exc, TimeoutError):
+        raise ConnectionFailed(f"no answer from {url} (timed out)") from exc
+    if isinstance(exc, (OSError, http.client.HTTPException)):
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ConnectionFailed(f"cannot talk to {url}: {reason}") from exc
 
 
 def _retry_delay(response: Response) -> float:

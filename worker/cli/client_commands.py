@@ -1,4 +1,4 @@
-"""The client actions: run, status, out, kill."""
+"""The client actions: run, status, out, kill, list, send."""
 
 from __future__ import annotations
 
@@ -9,13 +9,21 @@ from typing import Any
 from worker.cli import render
 from worker.cli.client import ApiClient
 from worker.cli.exit_status import ExitStatus
+from worker.cli.waiting import follow, wait_for_job
 from worker.config import ClientConfig
 
 
 def client_command(args: argparse.Namespace, config: ClientConfig) -> int:
     client = ApiClient(config)
     try:
-        handler = {"run": _run, "status": _status, "out": _out, "kill": _kill}[args.action]
+        handler = {
+            "run": _run,
+            "status": _status,
+            "out": _out,
+            "kill": _kill,
+            "list": _list,
+            "send": _send,
+        }[args.action]
         return handler(client, args, config)
     finally:
         client.close()
@@ -27,13 +35,22 @@ def _print_json(body: bytes) -> None:
 
 def _run(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
     body: dict[str, Any] = {"command": args.command, "args": list(args.args)}
+    if args.timeout is not None:
+        body["timeout"] = args.timeout
+    if args.env:
+        body["env"] = dict(args.env)
+    if args.cwd is not None:
+        body["cwd"] = args.cwd
     response = client.request("POST", "/jobs/run", body)
+    job_id = int(response.json()["id"])
+    if args.wait:
+        return wait_for_job(client, job_id, kill_on_interrupt=args.kill_on_interrupt)
     if config.json:
         _print_json(response.body)
     elif render.stdout_is_terminal():
-        render.job_started(response.json()["id"], [args.command, *args.args])
+        render.job_started(job_id, [args.command, *args.args])
     else:
-        sys.stdout.write(f"{response.json()['id']}\n")
+        sys.stdout.write(f"{job_id}\n")
     return ExitStatus.SUCCESS
 
 
@@ -47,19 +64,30 @@ def _status(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -
 
 
 def _out(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
+    path = f"/jobs/{args.job_id}"
     if config.json:
-        _print_json(client.request("GET", f"/jobs/{args.job_id}/out").body)
+        _print_json(client.request("GET", f"{path}/out").body)
         return ExitStatus.SUCCESS
-    if not render.stdout_is_terminal():
-        render.raw(client.request("GET", f"/jobs/{args.job_id}/out?format=raw").body)
+    if render.stdout_is_terminal():
+        job = client.request("GET", f"{path}/status").json()
+        if args.follow:
+            render.output_header(job, None)
+            return follow(client, args.job_id)
+        response = client.request("GET", f"{path}/out?format=raw")
+        render.output_header(job, len(response.body), _dropped(response))
+        render.raw(response.body)
+        if response.body and not response.body.endswith(b"\n"):
+            render.raw(b"\n")  # so the shell prompt starts on its own line
         return ExitStatus.SUCCESS
-    job = client.request("GET", f"/jobs/{args.job_id}/status").json()
-    data = client.request("GET", f"/jobs/{args.job_id}/out?format=raw").body
-    render.output_header(job, len(data))
-    render.raw(data)
-    if data and not data.endswith(b"\n"):
-        render.raw(b"\n")  # so the shell prompt starts on its own line
+    if args.follow:
+        return follow(client, args.job_id)
+    render.raw(client.request("GET", f"{path}/out?format=raw").body)
     return ExitStatus.SUCCESS
+
+
+def _dropped(response: Any) -> int:
+    value = response.headers.get("X-Output-Truncated-Bytes", "0")
+    return int(value) if value.isdigit() else 0
 
 
 def _kill(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
@@ -72,4 +100,25 @@ def _kill(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> 
         render.killed(reply["id"], reply["status"])
     else:
         sys.stdout.write(f"{reply['status']}\n")
+    return ExitStatus.SUCCESS
+
+
+def _list(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
+    path = "/jobs" + (f"?status={args.only}" if args.only else "")
+    response = client.request("GET", path)
+    if config.json:
+        _print_json(response.body)
+    else:
+        render.job_table(response.json()["jobs"])
+    return ExitStatus.SUCCESS
+
+
+def _send(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
+    data = b""
+    if args.text is not None:
+        data = args.text.encode("utf-8", "surrogateescape") + (b"\n" if args.newline else b"")
+    query = "?eof=true" if args.eof else ""
+    response = client.request("POST", f"/jobs/{args.job_id}/stdin{query}", raw=data)
+    if config.json:
+        _print_json(response.body)
     return ExitStatus.SUCCESS

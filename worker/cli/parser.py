@@ -6,6 +6,7 @@ import argparse
 import re
 from typing import NoReturn
 
+from worker.cli import argtypes as types
 from worker.config import (
     DEFAULT_HOST,
     DEFAULT_KILL_GRACE,
@@ -21,15 +22,29 @@ worker: run Linux commands as jobs on a worker server.
 
 Usage:
   worker serve [options]       start the server (API and executor) in the foreground
-  worker run CMD [ARGS...]     start a job and print its ID; does not wait for it
+  worker run [run options] CMD [ARGS...]
+                               start a job and print its ID; does not wait for it
   worker status ID             show a job's status
-  worker out ID                show a job's output (raw bytes when piped)
+  worker out [-f] ID           show a job's output (raw bytes when piped);
+                               -f follows it live until the job ends (Ctrl-C stops)
   worker kill ID               stop a job and every process it started
+  worker list [--running|--completed|--failed|--killed]
+                               your jobs, newest first
+  worker send ID TEXT [-n]     write TEXT and a newline (not with -n) to a job's stdin
+  worker send ID --eof         close a job's stdin (TEXT may come too)
   worker certs DIR             make a new private CA and server certificate in DIR
   worker users add NAME --users FILE
                                add a user (or change a password); asks twice, no echo
                                (--password-stdin reads one line from stdin instead)
   worker help                  show this help
+
+Run options (before CMD):
+  -w, --wait             stream the job's output and exit with its exit code
+                         (128+signal if it was killed); Ctrl-C asks: kill or detach
+  --kill-on-interrupt    with --wait: Ctrl-C kills the job without asking
+  --timeout DURATION     kill the job after this long (30s, 5m, 1h30m)
+  -e, --env KEY=VALUE    add to the job's environment (repeatable)
+  --cwd DIR              run the job in DIR
 
 Client options (put them before CMD for `run`):
   --url URL      server to talk to (env WORKER_URL, default https://{DEFAULT_HOST}:{DEFAULT_PORT})
@@ -57,9 +72,12 @@ Examples:
   worker run ls -la /
   id=$(worker run sleep 60) && worker status "$id" && worker kill "$id"
   worker out 3 > out.bin
+  worker run -w --timeout 10m make test && echo passed
+  worker run sh -c 'read name; echo hello $name' && worker send 5 ann
 """
 
-CLIENT_ACTIONS = ("run", "status", "out", "kill")
+CLIENT_ACTIONS = ("run", "status", "out", "kill", "list", "send")
+STATUSES = ("running", "completed", "failed", "killed")
 ACTIONS = ("help", "serve", "certs", "users", *CLIENT_ACTIONS)
 
 
@@ -81,40 +99,6 @@ def _client_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     parser.add_argument("--json", action="store_true", default=False if defaults else default)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number of seconds: {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
-    return int(text)
-
-
-def _bytes(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
-    return int(text)
-
-
-def _milliseconds(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}")
-    return int(text)
-
-
-def _job_id(text: str) -> str:
-    if not text.isascii() or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"job ID must be a positive integer, not {text!r}")
-    return text
-
-
 def build() -> argparse.ArgumentParser:
     root = _Parser(prog="worker", add_help=False)
     _client_options(root, defaults=True)
@@ -124,23 +108,40 @@ def build() -> argparse.ArgumentParser:
 
     run = actions.add_parser("run", add_help=False)
     _client_options(run, defaults=False)
+    run.add_argument("-w", "--wait", action="store_true")
+    run.add_argument("--kill-on-interrupt", action="store_true")
+    run.add_argument("--timeout", type=types.duration)
+    run.add_argument("-e", "--env", type=types.env_pair, action="append", default=[])
+    run.add_argument("--cwd")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD [ARGS]")
 
-    for name in ("status", "out", "kill"):
+    for name in ("status", "out", "kill", "send"):
         action = actions.add_parser(name, add_help=False)
         _client_options(action, defaults=False)
-        action.add_argument("job_id", metavar="ID", type=_job_id)
+        action.add_argument("job_id", metavar="ID", type=types.job_id)
+    out = actions.choices["out"]
+    out.add_argument("-f", "--follow", action="store_true")
+    send = actions.choices["send"]
+    send.add_argument("text", metavar="TEXT", nargs="?")
+    send.add_argument("-n", dest="newline", action="store_false")
+    send.add_argument("--eof", action="store_true")
+
+    listing = actions.add_parser("list", add_help=False)
+    _client_options(listing, defaults=False)
+    only = listing.add_mutually_exclusive_group()
+    for status in STATUSES:
+        only.add_argument(f"--{status}", dest="only", action="store_const", const=status)
 
     serve = actions.add_parser("serve", add_help=False)
     serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    serve.add_argument("--port", type=types.port, default=DEFAULT_PORT)
     serve.add_argument("--users")
     serve.add_argument("--cert")
     serve.add_argument("--key")
-    serve.add_argument("--kill-grace", type=_positive_float, default=DEFAULT_KILL_GRACE)
-    serve.add_argument("--max-body", type=_bytes, default=DEFAULT_MAX_BODY)
-    serve.add_argument("--rate-limit-ms", type=_milliseconds, default=DEFAULT_RATE_LIMIT_MS)
-    serve.add_argument("--max-output", type=_bytes, default=DEFAULT_MAX_OUTPUT)
+    serve.add_argument("--kill-grace", type=types.positive_float, default=DEFAULT_KILL_GRACE)
+    serve.add_argument("--max-body", type=types.byte_count, default=DEFAULT_MAX_BODY)
+    serve.add_argument("--rate-limit-ms", type=types.milliseconds, default=DEFAULT_RATE_LIMIT_MS)
+    serve.add_argument("--max-output", type=types.byte_count, default=DEFAULT_MAX_OUTPUT)
     serve.add_argument("--no-cgroups", action="store_true")
 
     users = actions.add_parser("users", add_help=False)
@@ -169,4 +170,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         if not words:
             raise UsageError("run needs a command: worker run CMD [ARGS...]")
         args.command, args.args = words[0], words[1:]
+    if args.action == "send" and args.text is None and not args.eof:
+        raise UsageError("send needs TEXT or --eof: worker send ID TEXT")
     return args

@@ -26,10 +26,10 @@ def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def console(stderr: bool = False) -> Console:
+def console(stderr: bool = False, width: int | None = None) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def command_line(job: dict[str, Any]) -> str:
@@ -80,7 +80,8 @@ def status_text(job: dict[str, Any]) -> Any:
     return text
 
 
-def output_header(job: dict[str, Any], size: int) -> None:
+def output_header(job: dict[str, Any], size: int | None, dropped: int = 0) -> None:
+    """A rule naming the job; ``size`` None when the output follows live."""
     from rich.rule import Rule
     from rich.text import Text
 
@@ -89,10 +90,68 @@ def output_header(job: dict[str, Any], size: int) -> None:
     )
     out = console()
     out.print(Rule(title, align="left", style="dim"))
+    if dropped:
+        out.print(Text(f"({dropped} older bytes were dropped: output cap reached)", "dim"))
     if size == 0:
         out.print(
             Text("(no output yet)" if job.get("status") == "running" else "(no output)", "dim")
         )
+
+
+def job_table(jobs: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not jobs:
+        console().print(Text("no jobs", "dim"))
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "STATUS", "EXIT", "STARTED", "DURATION"):
+        table.add_column(
+            column, no_wrap=True, justify="right" if column in ("ID", "EXIT") else "left"
+        )
+    table.add_column("COMMAND", no_wrap=True, overflow="ellipsis")
+    for job in jobs:
+        status = str(job.get("status"))
+        code = job.get("exit_code")
+        exit_text = (
+            str(code)
+            if code is not None
+            else (f"sig {job['signal']}" if job.get("signal") else "-")
+        )
+        table.add_row(
+            Text(str(job["id"])),
+            Text(status, STATUS_STYLE.get(status, "")),
+            Text(exit_text),
+            Text(_when(job.get("started_at"))),
+            Text(_duration(job.get("started_at"), job.get("ended_at")) or "-"),
+            Text(command_line(job)),
+        )
+    # A pipe has no width: keep each job on one line, as `ps` does.
+    out = console() if stdout_is_terminal() else console(width=1000)
+    out.print(table)
+
+
+def note(message: str) -> None:
+    """A line for the person at the terminal, on stderr (stdout is the job's)."""
+    from rich.text import Text
+
+    console(stderr=True).print(Text(f"worker: {message}", "dim"))
+
+
+def note_finished(job: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    line = Text.assemble(("worker: ", "dim"), (f"job {job['id']} ", "dim"), status_text(job))
+    if job.get("reason"):
+        line.append(f" ({job['reason']})", "dim")
+    console(stderr=True).print(line)
+
+
+def ask(prompt: str) -> str:
+    sys.stderr.write("\n" + prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline()
 
 
 def raw(data: bytes) -> None:
