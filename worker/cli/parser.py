@@ -162,7 +162,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError("no action given")
     if argv[0] in ("-h", "--help"):
         argv = ["help"]
-    args = build().parse_args(argv)
+    args, extra = build().parse_known_args(argv)
+    # argparse gives out optional positionals before it sees later options:
+    # `send 3 -n TEXT` leaves TEXT over.
+    if args.action == "send" and args.text is None and len(extra) == 1:
+        args.text = extra.pop()
+    if extra:
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
     if args.action == "run":
         # argparse keeps the job's words as given, except that it would eat a
         # `--` after CMD; one leading `--` (worker's own) is the only one dropped.

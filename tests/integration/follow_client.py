@@ -1,0 +1,62 @@
+"""A minimal asyncio HTTPS follower: many of them fit in one test process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import time
+from dataclasses import dataclass, field
+
+from tests.integration.conftest import CA
+
+
+@dataclass
+class Received:
+    status: int = 0
+    data: bytearray = field(default_factory=bytearray)
+    # (arrival time, total bytes so far) per chunk, for latency measurements
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
+
+
+def client_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(CA))
+
+
+async def follow(
+    port: int, path: str, context: ssl.SSLContext, user: str = "alice", password: str = "wonderland"
+) -> Received:
+    """GET ``path`` and read the chunked body to its end."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="localhost"
+    )
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {token}\r\n\r\n".encode()
+    )
+    received = Received()
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        received.status = int(head.split(b" ", 2)[1])
+        if b"transfer-encoding: chunked" not in head.lower():
+            length = _content_length(head)
+            received.data += await reader.readexactly(length)
+            return received
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                return received
+            received.data += await reader.readexactly(size)
+            received.arrivals.append((time.time(), len(received.data)))
+            await reader.readexactly(2)
+    finally:
+        writer.close()
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
