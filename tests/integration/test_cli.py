@@ -77,7 +77,7 @@ def test_invalid_action_prints_client_error_and_help(server: Server) -> None:
     assert result.returncode == 2
     err = result.stderr.decode()
     assert err.startswith("Client error: invalid action 'frobnicate'\n")
-    assert "worker run CMD [ARGS...]" in err
+    assert "worker run [run options] CMD [ARGS...]" in err
     assert result.stdout == b""
 
 
