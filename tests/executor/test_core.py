@@ -355,3 +355,16 @@ def test_jobs_lists_only_the_owners_newest_first() -> None:
         assert [j.owner for j in ex.jobs("bob")] == ["bob"]
 
     run(test)
+
+
+def test_a_watch_on_a_silent_job_is_answered_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("worker.executor.core.WATCH_TIMEOUT", 0.2)
+
+    async def test(ex: Executor) -> None:
+        job_id = start(ex, "sleep", ("30",))
+        job = await asyncio.wait_for(ex.watch("alice", job_id, 0, 1024), 5)
+        assert job.status is JobStatus.RUNNING and job.output.size == 0
+
+    run(test)

@@ -7,6 +7,7 @@ handled one at a time, so a status is never half-updated when it is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -35,6 +36,7 @@ READ_SIZE = 64 << 10
 # A job's main process may exit while a descendant still holds the output
 # pipe open; the final status does not wait for that descendant.
 DRAIN_LIMIT = 16 << 20
+WATCH_TIMEOUT = 30.0
 
 
 class Executor:
@@ -92,8 +94,12 @@ class Executor:
     async def watch(self, owner: str, job_id: int, offset: int, limit: int) -> Job:
         """Wait until the job has output past ``offset``, or has ended."""
         job = self.get(owner, job_id)
-        while job.output.size <= offset and job.status in KILLABLE_STATES:
-            await job.news()
+        # Answered within WATCH_TIMEOUT even with no news, so a watch whose
+        # reader went away never lingers here for long.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WATCH_TIMEOUT):
+                while job.output.size <= offset and job.status in KILLABLE_STATES:
+                    await job.news()
         return job
 
     def write_stdin(self, owner: str, job_id: int, data: bytes, close: bool) -> int:
