@@ -57,6 +57,8 @@ def status_table(job: dict[str, Any]) -> None:
     table.add_column()
     table.add_row("Job", Text(str(job["id"])))
     table.add_row("Status", status_text(job))
+    if job.get("reason"):
+        table.add_row("Reason", Text(str(job["reason"])))
     table.add_row("Command", Text(command_line(job)))
     table.add_row("PID", Text(_or_dash(job.get("pid"))))
     table.add_row("Started", Text(_when(job.get("started_at"))))
