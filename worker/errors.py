@@ -102,6 +102,14 @@ class StdinUnavailable(WorkerError):
     http_status = 409
 
 
+class KillFailed(WorkerError):
+    """Some process of the job could not be confirmed gone (the host refused:
+    out of descriptors, say). Retrying the kill is safe."""
+
+    code = "kill_failed"
+    http_status = 503
+
+
 # Errors that cross the executor pipe as (code, message).
 _BY_CODE: dict[str, type[WorkerError]] = {
     cls.code: cls
@@ -116,6 +124,7 @@ _BY_CODE: dict[str, type[WorkerError]] = {
         ExecutorUnavailable,
         ConfigError,
         StdinUnavailable,
+        KillFailed,
     )
 }
 

@@ -48,3 +48,25 @@ def raise_open_files_limit() -> int:
         except (ValueError, OSError):
             return soft
     return hard
+
+
+def direct_children() -> list[int] | None:
+    """PIDs of this process's children, from /proc/self/task/*/children
+    (cheap: no scan of every process); None where the kernel lacks it."""
+    children: list[int] = []
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as handle:
+                children.extend(int(pid) for pid in handle.read().split())
+    except OSError:
+        return None
+    return children
+
+
+def exited(pid: int) -> bool:
+    """Whether child ``pid`` has exited, without reaping it (it stays a zombie,
+    so its PID cannot be reused yet)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True  # already reaped

@@ -24,7 +24,7 @@ import psutil
 
 from worker.api.process import FAILED, READY, start_api
 from worker.config import ServeConfig
-from worker.executor.cgroups import remove_stale
+from worker.executor.cgroups import stale_tree
 from worker.executor.killer import KILL_SETTLE, alive
 from worker.executor.process import start_executor
 from worker.linux import become_subreaper
@@ -181,10 +181,13 @@ def _stop(children: _Children, timeout: float) -> None:
 
 def _kill_leftovers(children: _Children, grace: float) -> None:
     """Job processes that outlived the executor are ours now (subreaper):
-    TERM, grace, KILL, and reap them. Everything we started goes, except
-    multiprocessing's own resource tracker, which exits with us."""
-    if children.executor.pid is not None and not children.executor.is_alive():
-        remove_stale(children.executor.pid)  # the dead executor's job cgroups
+    TERM, grace, KILL, and reap them; then remove the dead executor's job
+    cgroups. Everything we started goes, except multiprocessing's own
+    resource tracker, which exits with us."""
+    executor_pid = children.executor.pid
+    cgroups = None
+    if executor_pid is not None and not children.executor.is_alive():
+        cgroups = stale_tree(executor_pid)
     me = psutil.Process()
     keep = {children.api.pid} if children.api.is_alive() else set()
     keep.add(getattr(resource_tracker._resource_tracker, "_pid", None))
@@ -197,6 +200,8 @@ def _kill_leftovers(children: _Children, grace: float) -> None:
         return [p for p in found if alive(p)]
 
     for sig, wait_for in ((signal.SIGTERM, grace), (signal.SIGKILL, KILL_SETTLE)):
+        if sig == signal.SIGKILL and cgroups is not None:
+            cgroups.kill_everything()  # even what left our tree
         for process in leftovers():
             with contextlib.suppress(psutil.Error):
                 process.send_signal(sig)
@@ -207,3 +212,5 @@ def _kill_leftovers(children: _Children, grace: float) -> None:
         children.reap_orphans()
         if not leftovers():
             break
+    if cgroups is not None:
+        cgroups.remove()

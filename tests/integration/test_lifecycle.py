@@ -157,18 +157,27 @@ def test_api_death_takes_the_executor_and_its_jobs(tmp_path: Path) -> None:
         stop_server(server.process)
 
 
-def test_processes_left_by_an_ended_job_die_with_the_server(tmp_path: Path) -> None:
-    server = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
-    try:
-        job_id = server.run_job("sh", "-c", "sleep 5555 & echo $!")
-        leftover = pid_from_output(server, job_id)
-        assert server.wait_final(job_id)["status"] == "completed"
-        assert alive(leftover)
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(30) == 0
-        assert wait_gone([leftover]) == []
-    finally:
-        stop_server(server.process)
+def test_processes_an_ended_job_left_behind_are_stopped(tracked: Server) -> None:
+    # A classic daemon: the job's main process exits at once, leaving a
+    # TERM-ignoring process in a new session behind.
+    job_id = tracked.run_job(
+        "sh", "-c", "setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!; exit 0"
+    )
+    daemon = pid_from_output(tracked, job_id)
+    assert tracked.wait_final(job_id)["status"] == "completed"
+    # TERM, the 1 s grace period, then KILL: gone, without any kill request.
+    assert wait_gone([daemon], timeout=10) == []
+    kill = tracked.request("PUT", f"/jobs/{job_id}/kill")
+    assert kill.status == 409
+
+
+def test_a_job_that_forks_and_exits_is_followed_to_its_end(tracked: Server) -> None:
+    job_id = tracked.run_job("sh", "-c", "(sleep 0.3; echo late) & echo early")
+    assert tracked.wait_final(job_id)["status"] == "completed"
+    # What was written before the main process ended is all there, and the
+    # follow ends at the job's end rather than waiting for the leftover.
+    reply = tracked.request("GET", f"/jobs/{job_id}/out?follow=true")
+    assert reply.body.startswith(b"early\n")
 
 
 def test_losing_the_supervisor_takes_everything_down(tmp_path: Path) -> None:

@@ -10,15 +10,19 @@ mount is read from /proc/self/mountinfo, our own place in it from
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("worker.executor")
 
 PREFIX = "worker-executor-"
+# How long to wait for a freeze to take hold before reading the members.
+FREEZE_WAIT = 0.05
 
 
 def _v2_mount() -> Path | None:
@@ -57,31 +61,34 @@ class JobCgroup:
         self.path = path
 
     def pids(self) -> list[int]:
-        try:
-            text = (self.path / "cgroup.procs").read_text()
-        except OSError:
-            return []
+        """The member PIDs; raises OSError when they cannot be read (never
+        pretends an unreadable cgroup is empty)."""
+        text = (self.path / "cgroup.procs").read_text()
         return [int(pid) for pid in text.split()]
 
-    def populated(self) -> bool:
-        try:
-            for line in (self.path / "cgroup.events").read_text().splitlines():
-                if line.startswith("populated "):
-                    return line.split()[1] == "1"
-        except OSError:
-            return False
-        return bool(self.pids())
+    def _event(self, name: str) -> str | None:
+        for line in (self.path / "cgroup.events").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == name:
+                return value
+        return None
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:
         """While frozen no member can fork or exit, so the PIDs read are the
-        job's and stay the job's until signalled."""
+        job's and stay the job's until signalled. Never freezes a cgroup this
+        process is in."""
         try:
+            if os.getpid() in self.pids():
+                raise OSError(errno.EBUSY, "the executor itself is in this cgroup")
             _write(self.path / "cgroup.freeze", "1")
         except OSError:
-            yield  # no freezer: the caller's PID checks still apply
+            yield  # no freezer: psutil's PID checks still apply
             return
         try:
+            deadline = time.monotonic() + FREEZE_WAIT
+            while self._event("frozen") != "1" and time.monotonic() < deadline:
+                time.sleep(0.001)
             yield
         finally:
             with contextlib.suppress(OSError):
@@ -94,9 +101,13 @@ class JobCgroup:
                     os.kill(pid, sig)
 
     def kill(self) -> None:
+        if os.getpid() in self.pids():
+            raise OSError(errno.EBUSY, "the executor itself is in this cgroup")
         try:
             _write(self.path / "cgroup.kill", "1")  # Linux 5.14+
-        except OSError:
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise
             self.signal_all(signal.SIGKILL)
 
     def remove(self) -> bool:
@@ -149,15 +160,30 @@ class CgroupTree:
         path.mkdir(exist_ok=True)
         return JobCgroup(path)
 
+    def enter(self, cgroup: JobCgroup) -> None:
+        """Put this process in ``cgroup``, so that a child started now is
+        born in it (before it can run any code). ``leave`` right after."""
+        _write(cgroup.path / "cgroup.procs", self._me)
+
+    def leave(self) -> None:
+        """Back home; tried hard, since a freeze of a job's cgroup must never
+        catch the executor."""
+        for _ in range(3):
+            try:
+                _write(self.home / "cgroup.procs", self._me)
+                return
+            except OSError as exc:
+                error = exc
+        log.error("cannot move the executor back to %s: %s", self.home, error)
+        raise error
+
     @contextlib.contextmanager
     def entered(self, cgroup: JobCgroup) -> Iterator[None]:
-        """Put this process in ``cgroup`` for the duration, so that a child
-        started meanwhile is born in it (before it can run any code)."""
-        _write(cgroup.path / "cgroup.procs", self._me)
+        self.enter(cgroup)
         try:
             yield
         finally:
-            _write(self.home / "cgroup.procs", self._me)
+            self.leave()
 
     def kill_everything(self) -> None:
         with contextlib.suppress(OSError):
@@ -173,14 +199,11 @@ class CgroupTree:
             self.base.rmdir()
 
 
-def remove_stale(executor_pid: int) -> None:
-    """Best-effort cleanup by the supervisor after its executor died."""
+def stale_tree(executor_pid: int) -> CgroupTree | None:
+    """The job cgroups of an executor that died, for the supervisor to clean."""
     own = _own_v2_path()
     mount = _v2_mount()
     if own is None or mount is None:
-        return
+        return None
     base = mount / own.lstrip("/") / f"{PREFIX}{executor_pid}"
-    if base.is_dir():
-        tree = CgroupTree(base.parent, base)
-        tree.kill_everything()
-        tree.remove()
+    return CgroupTree(base.parent, base) if base.is_dir() else None

@@ -2,6 +2,11 @@
 
 All state lives on one asyncio loop: job exits, output and requests are
 handled one at a time, so a status is never half-updated when it is read.
+
+A job's life is its main process's: when that ends, the job's status is
+final, and whatever the job left running is stopped (SIGTERM, the grace
+period, SIGKILL), as a container's processes end with its init. So a kill, a
+timeout or a plain exit never leaves a process of the job behind.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -17,25 +23,20 @@ import psutil
 
 from worker.buffer import OutputBuffer
 from worker.config import ExecutorConfig
-from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning
+from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning, KillFailed
 from worker.executor.cgroups import CgroupTree
 from worker.executor.exits import ChildReaper
 from worker.executor.job import Job
-from worker.executor.killer import KillTarget, alive, kill_all
+from worker.executor.killer import KILL_SETTLE, KillTarget, MembersUnknown, alive, kill_all
+from worker.executor.pump import OutputPump
 from worker.executor.spawn import Spawned, SpawnError, spawn
 from worker.executor.stdin import StdinPipe
-from worker.executor.targets import (
-    JOB_ID_VARIABLE,
-    CgroupTarget,
-    EverythingTarget,
-    TreeTarget,
-)
+from worker.executor.targets import JOB_ID_VARIABLE, CgroupTarget, EverythingTarget, TreeTarget
+from worker.linux import direct_children, exited
 from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, RunJob
 
-READ_SIZE = 64 << 10
-# A job's main process may exit while a descendant still holds the output
-# pipe open; the final status does not wait for that descendant.
-DRAIN_LIMIT = 16 << 20
+log = logging.getLogger("worker.executor")
+
 WATCH_TIMEOUT = 30.0
 
 
@@ -55,8 +56,11 @@ class Executor:
         self._ids = itertools.count(1)
         self._adopt_orphans = adopt_orphans
         self._reaper = ChildReaper(self._loop, adopt_orphans=adopt_orphans)
+        self._pump = OutputPump(self._loop)
         self._cgroups = cgroups
         self._me = psutil.Process()
+        self._leaders: set[int] = set()  # PIDs of unreaped job leaders
+        self._cleanups: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # --- requests -------------------------------------------------------
@@ -82,14 +86,20 @@ class Executor:
             job.timeout = self._loop.call_later(request.timeout, self._expire, job)
         return job.id
 
+    def get(self, owner: str, job_id: int) -> Job:
+        job = self._jobs.get(job_id)
+        # Someone else's job is answered exactly like a missing one.
+        if job is None or job.owner != owner:
+            raise JobNotFound.for_job(job_id)
+        return job
+
     def jobs(self, owner: str, status: JobStatus | None = None) -> list[JobSnapshot]:
         """The owner's jobs, newest first."""
-        mine = [
+        return [
             job.snapshot()
             for job in reversed(self._jobs.values())
             if job.owner == owner and (status is None or job.status is status)
         ]
-        return mine
 
     async def watch(self, owner: str, job_id: int, offset: int, limit: int) -> Job:
         """Wait until the job has output past ``offset``, or has ended."""
@@ -108,13 +118,6 @@ class Executor:
             raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
         return job.stdin.write(data, close)
 
-    def get(self, owner: str, job_id: int) -> Job:
-        job = self._jobs.get(job_id)
-        # Someone else's job is answered exactly like a missing one.
-        if job is None or job.owner != owner:
-            raise JobNotFound.for_job(job_id)
-        return job
-
     async def kill(self, owner: str, job_id: int) -> JobSnapshot:
         job = self.get(owner, job_id)
         task = job.kill_task
@@ -131,24 +134,28 @@ class Executor:
         return job.snapshot()
 
     async def shutdown(self) -> None:
-        """Refuse new jobs, kill every job's processes (TERM, grace, KILL),
-        including those left behind by jobs that already ended."""
+        """Refuse new jobs; SIGTERM every process of every job at once, wait
+        the grace period, SIGKILL what is left; then wait for the reaping."""
         self._closing = True
-        tasks = [
-            self._start_kill(job, "shutdown") if job.kill_task is None else job.kill_task
-            for job in self._jobs.values()
-            if job.status in KILLABLE_STATES
-        ]
-        await asyncio.gather(*tasks, return_exceptions=True)
-        leftovers: KillTarget
+        running = [job for job in self._jobs.values() if job.status in KILLABLE_STATES]
+        for job in running:
+            job.kill_reason = job.kill_reason or "shutdown"
+        everything: KillTarget
         if self._adopt_orphans:
             kill_tree = self._cgroups.kill_everything if self._cgroups else None
-            leftovers = EverythingTarget(self._me, kill_tree)
+            everything = EverythingTarget(self._me, kill_tree)
         else:
-            leftovers = _Union([job.target for job in self._jobs.values() if job.target])
-        await kill_all(leftovers, self._config.kill_grace)
+            everything = _Union(job.target for job in self._jobs.values() if job.target)
+        await kill_all(everything, self._config.kill_grace)
+        for job in running:
+            self._reap(job)
+        pending = [asyncio.ensure_future(job.ended.wait()) for job in running]
+        if pending:
+            await asyncio.wait(pending, timeout=KILL_SETTLE)
+        busy = [job.kill_task for job in running if job.kill_task] + list(self._cleanups)
+        await asyncio.gather(*busy, return_exceptions=True)
         for job in self._jobs.values():
-            self._close_output(job)
+            self._pump.close(job)
         if self._cgroups is not None:
             self._cgroups.remove()
         self._reaper.close()
@@ -161,73 +168,84 @@ class Executor:
             return spawn(job.command, job.args, environment, cwd)
         try:
             job.cgroup = self._cgroups.create(job.id)
-            with self._cgroups.entered(job.cgroup):
-                return spawn(job.command, job.args, environment, cwd)
+            self._cgroups.enter(job.cgroup)
         except OSError as exc:  # the cgroup itself could not be made or entered
-            if job.cgroup is not None:
-                job.cgroup.remove()
+            self._drop_cgroup(job)
             raise SpawnError(f"{job.command}: cannot start: no cgroup: {exc.strerror}") from exc
+        try:
+            return spawn(job.command, job.args, environment, cwd)
+        except SpawnError:
+            self._drop_cgroup(job)
+            raise
+        finally:
+            self._cgroups.leave()
+
+    def _drop_cgroup(self, job: Job) -> None:
+        if job.cgroup is not None:
+            job.cgroup.remove()
+            job.cgroup = None
 
     def _adopt(self, job: Job, spawned: Spawned) -> None:
         job.process = spawned.process
         job.started_at = time.time()
         job.stdin = StdinPipe(self._loop, spawned.stdin_fd)
-        job.output_fd = spawned.output_fd
+        self._leaders.add(spawned.process.pid)
+        group = lambda: self._group_of(job)  # noqa: E731 - bound to this job
         if job.cgroup is not None:
-            job.target = CgroupTarget(job.cgroup)
+            job.target = CgroupTarget(job.cgroup, group)
         else:
             # Unreaped, so the PID is still the leader's: safe to pin down.
             leader = psutil.Process(spawned.process.pid)
-            job.target = TreeTarget(job.id, leader, self._me, lambda: self._group_of(job))
-        self._loop.add_reader(spawned.output_fd, self._on_output, job)
+            job.target = TreeTarget(job.id, leader, self._adopted, group)
+        self._pump.start(job, spawned.output_fd)
         self._reaper.watch(spawned.process.pid, lambda: self._reap(job))
 
-    def _on_output(self, job: Job) -> None:
-        if job.output_fd is None:
-            return
-        try:
-            data = os.read(job.output_fd, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            job.append_output(data)
+    def _adopted(self) -> list[psutil.Process]:
+        """Processes this executor adopted (orphans of jobs), with their
+        descendants: its children that are not job leaders."""
+        pids = direct_children()
+        if pids is None:
+            children = [p for p in _children(self._me) if p.pid not in self._leaders]
         else:
-            self._close_output(job)
-
-    def _close_output(self, job: Job) -> None:
-        if job.output_fd is not None:
-            self._loop.remove_reader(job.output_fd)
-            os.close(job.output_fd)
-            job.output_fd = None
-
-    def _drain(self, job: Job) -> None:
-        """Take what is already in the pipe, so a final job shows all its output."""
-        taken = 0
-        while job.output_fd is not None and taken < DRAIN_LIMIT:
-            try:
-                data = os.read(job.output_fd, READ_SIZE)
-            except OSError:  # BlockingIOError included: the pipe is empty
-                return
-            if not data:
-                self._close_output(job)
-                return
-            job.append_output(data)
-            taken += len(data)
+            children = [p for pid in pids if pid not in self._leaders if (p := _process(pid))]
+        found = list(children)
+        for child in children:
+            found.extend(_children(child, recursive=True))
+        return found
 
     def _reap(self, job: Job) -> None:
         process = job.process
         if process is None or process.returncode is not None:
             return
-        returncode = process.poll()
-        if returncode is None:
+        if not exited(process.pid):
             return
+        # The leader is a zombie now, so the job's group and session IDs are
+        # still its own: the last moment to see who else is in the job.
+        leftovers = self._members(job)
+        returncode = process.wait()
+        self._leaders.discard(process.pid)
         self._reaper.unwatch(process.pid)
-        self._drain(job)
+        self._pump.drain(job)
         job.finish(returncode)
-        if job.cgroup is not None:
-            job.cgroup.remove()  # if nothing of the job is left running
+        if leftovers and job.kill_task is None and not self._closing:
+            task = asyncio.ensure_future(self._stop_leftovers(job))
+            self._cleanups.add(task)
+            task.add_done_callback(self._cleanups.discard)
+        elif not leftovers and job.kill_task is None:
+            self._drop_cgroup(job)
+
+    def _members(self, job: Job) -> bool:
+        if job.target is None:
+            return False
+        try:
+            return any(alive(p) for p in job.target.members())
+        except MembersUnknown:
+            return True
+
+    async def _stop_leftovers(self, job: Job) -> None:
+        assert job.target is not None
+        await kill_all(job.target, self._config.kill_grace)
+        self._drop_cgroup(job)
 
     def _group_of(self, job: Job) -> int | None:
         """The job's group ID while its leader is unreaped; after that the ID
@@ -244,19 +262,36 @@ class Executor:
 
     def _start_kill(self, job: Job, reason: str) -> asyncio.Task[None]:
         """Mark the job killed-on-exit and send the first SIGTERM right now."""
-        assert job.target is not None
         job.kill_reason = reason
-        job.target.terminate()
+        if job.target is not None:
+            job.target.terminate()
         job.kill_task = asyncio.ensure_future(self._kill(job))
         return job.kill_task
 
     async def _kill(self, job: Job) -> None:
         assert job.target is not None
-        await kill_all(job.target, self._config.kill_grace, already_terminated=True)
+        gone = await kill_all(job.target, self._config.kill_grace, already_terminated=True)
         self._reap(job)
-        await job.ended.wait()
-        if job.cgroup is not None:
-            job.cgroup.remove()
+        if not gone or not job.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.ended.wait(), KILL_SETTLE)
+        if not job.ended.is_set():
+            raise KillFailed(f"could not confirm that every process of job {job.id} is gone")
+        self._drop_cgroup(job)
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except (psutil.Error, OSError):
+        return None
+
+
+def _children(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=recursive)
+    except (psutil.Error, OSError):
+        return []
 
 
 class _Union:
@@ -268,7 +303,8 @@ class _Union:
     def members(self) -> set[psutil.Process]:
         found: set[psutil.Process] = set()
         for target in self._targets:
-            found.update(p for p in target.members() if alive(p))
+            with contextlib.suppress(MembersUnknown):
+                found.update(p for p in target.members() if alive(p))
         return found
 
     def terminate(self) -> None:

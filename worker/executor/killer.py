@@ -22,6 +22,10 @@ POLL_INTERVAL = 0.05
 KILL_SETTLE = 5.0
 
 
+class MembersUnknown(Exception):
+    """The members cannot be listed right now (not the same as: none left)."""
+
+
 class KillTarget(Protocol):
     def members(self) -> set[psutil.Process]: ...
 
@@ -48,8 +52,11 @@ def signal_each(processes: set[psutil.Process], sig: int) -> None:
 async def _until_gone(target: KillTarget, seconds: float, force: bool) -> bool:
     deadline = time.monotonic() + seconds
     while True:
-        members = {p for p in target.members() if alive(p)}
-        if not members:
+        try:
+            members = {p for p in target.members() if alive(p)}
+        except MembersUnknown:
+            members = None  # can't tell: not gone
+        if members == set():
             return True
         if time.monotonic() >= deadline:
             return False

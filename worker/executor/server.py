@@ -53,9 +53,18 @@ async def serve(
     kill every job and return."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop.set)
+
+    def on_stop_signal(_signum: int, _frame: object) -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    # A plain handler, not the loop's: the loop learns of signals through a
+    # socket that a storm of SIGCHLD (thousands of jobs ending) can fill,
+    # and then a SIGTERM would be lost.
+    previous = {signum: signal.signal(signum, on_stop_signal) for signum in STOP_SIGNALS}
     executor = Executor(config, adopt_orphans=adopt_orphans, cgroups=cgroups)
+    # A full wakeup socket only means SIGCHLDs were coalesced, which the
+    # reaper handles; don't print a warning for each.
+    signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
     reader, writer = await asyncio.open_connection(sock=sock)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -87,8 +96,8 @@ async def serve(
     for task in (stopping, *tasks):
         task.cancel()
     writer.close()
-    for signum in STOP_SIGNALS:
-        loop.remove_signal_handler(signum)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 async def handle(executor: Executor, request: Request) -> Reply:

@@ -2,9 +2,11 @@
 
 ``CgroupTarget`` is exact: the job's cgroup holds everything it started.
 ``TreeTarget`` is the fallback where cgroups cannot be used: a process is the
-job's if it descends from the job's leader, is still in the job's session, or
-carries the job's ``WORKER_JOB_ID`` in its environment. The executor is a
-child subreaper, so orphans stay among its descendants where we can look.
+job's if it descends from the job's leader or from a process already known
+to be the job's, is in the job's session while the leader is unreaped (after
+that the session ID could be reused), or carries the job's ``WORKER_JOB_ID``
+in its environment. The executor is a child subreaper, so orphans stay among
+its children, where ``candidates`` finds them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections.abc import Callable
 import psutil
 
 from worker.executor.cgroups import JobCgroup
-from worker.executor.killer import alive, signal_each
+from worker.executor.killer import MembersUnknown, alive, signal_each
 
 JOB_ID_VARIABLE = "WORKER_JOB_ID"
+
+Group = Callable[[], int | None]
 
 
 def _process(pid: int) -> psutil.Process | None:
@@ -29,19 +33,44 @@ def _process(pid: int) -> psutil.Process | None:
         return None
 
 
+def _killpg(group: int | None, sig: int) -> None:
+    if group is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(group, sig)
+
+
 class CgroupTarget:
-    def __init__(self, cgroup: JobCgroup) -> None:
+    def __init__(self, cgroup: JobCgroup, group: Group) -> None:
+        """``group`` gives the job's process group while it is safe to signal
+        as a whole (its leader unreaped, so the ID cannot have been reused)."""
         self.cgroup = cgroup
+        self._group = group
+        self._known: set[psutil.Process] = set()
 
     def members(self) -> set[psutil.Process]:
-        found = (_process(pid) for pid in self.cgroup.pids())
-        return {p for p in found if p is not None}
+        try:
+            pids = self.cgroup.pids()
+        except OSError as exc:  # out of descriptors, say: not "empty"
+            raise MembersUnknown(str(exc)) from exc
+        found = (_process(pid) for pid in pids)
+        self._known = {p for p in found if p is not None}
+        return set(self._known)
 
     def terminate(self) -> None:
-        self.cgroup.signal_all(signal.SIGTERM)
+        try:
+            self.cgroup.signal_all(signal.SIGTERM)
+        except OSError:
+            self._fallback(signal.SIGTERM)
 
     def force(self) -> None:
-        self.cgroup.kill()
+        try:
+            self.cgroup.kill()
+        except OSError:
+            self._fallback(signal.SIGKILL)
+
+    def _fallback(self, sig: int) -> None:
+        _killpg(self._group(), sig)
+        signal_each({p for p in self._known if alive(p)}, sig)
 
 
 class TreeTarget:
@@ -49,42 +78,44 @@ class TreeTarget:
         self,
         job_id: int,
         leader: psutil.Process,
-        executor: psutil.Process,
-        group: Callable[[], int | None],
+        candidates: Callable[[], list[psutil.Process]],
+        group: Group,
     ) -> None:
-        """``group`` gives the job's process group while it is safe to signal
-        as a whole (its leader unreaped, so the ID cannot have been reused)."""
-        self._marker = f"{job_id}"
+        self._marker = str(job_id)
         self._leader = leader
         self._session = leader.pid  # a new session: the leader's PID is its ID
-        self._executor = executor
+        self._candidates = candidates
         self._group = group
         self._known: set[psutil.Process] = set()
+        self._marked: dict[tuple[int, float], bool] = {}
 
     def members(self) -> set[psutil.Process]:
-        found: set[psutil.Process] = set()
-        with contextlib.suppress(psutil.Error, OSError):
-            if alive(self._leader):
-                found.add(self._leader)
-                found.update(self._leader.children(recursive=True))
-        for process in descendants(self._executor):
+        found = {p for p in self._known if alive(p)}
+        if alive(self._leader):
+            found.add(self._leader)
+        session_safe = self._group() is not None
+        for process in self._candidates():
             if process in found:
                 continue
             with contextlib.suppress(psutil.Error, OSError):
                 if (
-                    os.getsid(process.pid) == self._session
-                    or process.environ().get(JOB_ID_VARIABLE) == self._marker
-                ):
+                    session_safe and os.getsid(process.pid) == self._session
+                ) or self._carries_marker(process):
                     found.add(process)
-        # Once seen, a process stays a member even if it later hides.
-        self._known = {p for p in self._known | found if alive(p)}
-        return set(self._known)
+        for process in list(found):
+            with contextlib.suppress(psutil.Error, OSError):
+                found.update(p for p in process.children(recursive=True) if alive(p))
+        self._known = found
+        return set(found)
+
+    def _carries_marker(self, process: psutil.Process) -> bool:
+        key = (process.pid, process.create_time())
+        if key not in self._marked:
+            self._marked[key] = process.environ().get(JOB_ID_VARIABLE) == self._marker
+        return self._marked[key]
 
     def _signal(self, sig: int) -> None:
-        group = self._group()
-        if group is not None:
-            with contextlib.suppress(OSError):
-                os.killpg(group, sig)
+        _killpg(self._group(), sig)
         signal_each(self.members(), sig)
 
     def terminate(self) -> None:
