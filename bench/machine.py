@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
+
+from bench import ROOT
 
 
 def cpu_model() -> str:
@@ -46,3 +49,21 @@ def job_cgroups_in_use(executor_pid: int) -> bool:
     if mount is None:
         return False
     return (mount / own / f"worker-executor-{executor_pid}").is_dir()
+
+
+def code_version() -> str:
+    """The commit measured, and whether worker/ had uncommitted changes."""
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .strip()
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "worker"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} + uncommitted changes in worker/" if dirty else commit

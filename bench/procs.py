@@ -59,18 +59,32 @@ class Reply:
 
 
 class Https:
-    """One keep-alive HTTPS connection as alice, trusting only certs/ca.pem."""
+    """One keep-alive HTTPS connection as alice, trusting only certs/ca.pem.
+
+    Made anew when it was idle for long (servers close idle connections) or
+    after an error."""
+
+    IDLE = 10.0
 
     def __init__(self, port: int) -> None:
         self._conn = http.client.HTTPSConnection(
             "127.0.0.1", port, context=client_context(), timeout=120
         )
+        self._used = time.monotonic()
 
     def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Reply:
         payload = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        self._conn.request(method, path, body=payload, headers={"Authorization": AUTH})
-        response = self._conn.getresponse()
-        return Reply(response.status, response.read())
+        if time.monotonic() - self._used > self.IDLE:
+            self._conn.close()  # it reconnects on the next request
+        try:
+            self._conn.request(method, path, body=payload, headers={"Authorization": AUTH})
+            response = self._conn.getresponse()
+            reply = Reply(response.status, response.read())
+        except BaseException:
+            self._conn.close()
+            raise
+        self._used = time.monotonic()
+        return reply
 
     def run_job(self, command: str, *args: str) -> int:
         reply = self.request("POST", "/jobs/run", {"command": command, "args": list(args)})
