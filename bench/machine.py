@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 from bench import ROOT
@@ -67,3 +68,21 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{commit} + uncommitted changes in worker/" if dirty else commit
+
+
+def _ticks() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def busy_meanwhile(seconds: float = 1.0) -> float:
+    """% of all cores busy while this process sleeps: others' load on the
+    machine, which would skew every figure."""
+    try:
+        busy_before, total_before = _ticks()
+        time.sleep(seconds)
+        busy_after, total_after = _ticks()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return 100 * (busy_after - busy_before) / max(1, total_after - total_before)

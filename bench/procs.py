@@ -137,6 +137,8 @@ class Server:
                 self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        if self.process.returncode == 0:
+            self.log.unlink(missing_ok=True)  # kept when something went wrong
 
 
 def _start(name: str, argv: list[str], ready: re.Pattern[bytes]) -> tuple[Server, re.Match[bytes]]:
@@ -182,7 +184,10 @@ def start_sanic_baseline(body: dict[str, Any]) -> Server:
     with os.fdopen(fd, "w") as file:
         json.dump(body, file)
     argv = [sys.executable, "-m", "bench.sanic_baseline", "--port", "{port}", "--body", path]
-    server, _ = _start("sanic-baseline", argv, re.compile(rb"ready"))
+    try:
+        server, _ = _start("sanic-baseline", argv, re.compile(rb"ready"))
+    finally:
+        os.unlink(path)  # read at start
     server.api_pid = server.process.pid
     return server
 

@@ -1,0 +1,71 @@
+"""What every figure gets: the main server, a client for it, how many runs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from bench.procs import Https, Server, start_worker
+
+T = TypeVar("T")
+
+# Every worker server of the benchmark runs with the rate limit off.
+COMMON_FLAGS = ("--rate-limit-ms", "0")
+
+
+@dataclass
+class Bench:
+    runs: int
+    started: list[Server] = field(default_factory=list)
+    main: Server | None = None
+    http: Https | None = None
+    status_job: int = 0
+
+    def worker(self, *flags: str) -> Server:
+        """A `worker serve` of our own, stopped at the end if not before."""
+        server = start_worker(*COMMON_FLAGS, *flags)
+        self.started.append(server)
+        return server
+
+    @contextlib.contextmanager
+    def own_worker(self, *flags: str) -> Iterator[tuple[Server, Https]]:
+        server = self.worker(*flags)
+        http = Https(server.port)
+        try:
+            yield server, http
+        finally:
+            http.close()
+            server.stop()
+
+    def runs_at_least(self, minimum: int) -> int:
+        return max(self.runs, minimum)
+
+    @property
+    def server(self) -> Server:
+        assert self.main is not None
+        return self.main
+
+    @property
+    def client(self) -> Https:
+        assert self.http is not None
+        return self.http
+
+    def stop_all(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        for server in reversed(self.started):
+            server.stop()
+
+
+def alternate(
+    runs: int, first: Callable[[], T], second: Callable[[], T]
+) -> tuple[list[T], list[T]]:
+    """``runs`` of each, interleaved, so drift hits both sides alike."""
+    a: list[T] = []
+    b: list[T] = []
+    for _ in range(runs):
+        a.append(first())
+        b.append(second())
+    return a, b

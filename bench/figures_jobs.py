@@ -1,0 +1,183 @@
+"""Figures about jobs: starting them, capturing output, killing, memory."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import psutil
+
+from bench.baselines import (
+    TREE_SCRIPT,
+    kill_tree_seconds,
+    pipe_read_seconds,
+    popen_rate,
+    tree_ready,
+)
+from bench.context import Bench, alternate
+from bench.figures_api import check_replies
+from bench.httpload import LoadSpec, load, post_request
+from bench.procs import run_isolated
+from bench.report import Figure, Target
+
+MiB = 1 << 20
+CAPTURE = 512 * MiB
+RUN_CLIENTS = 16
+RUN_PROCESSES = 2
+WINDOW = 3.0
+MEMORY_JOBS = 2000
+
+
+def _run_body(command: str, *args: str) -> bytes:
+    return json.dumps({"command": command, "args": list(args)}).encode()
+
+
+def jobs_started(bench: Bench) -> Figure:
+    figure = Figure(
+        "jobs_per_s",
+        f"jobs started/s, POST /jobs/run of /bin/true, {RUN_CLIENTS} clients",
+        "jobs/s",
+        Target("ratio>=", 0.5),
+        baseline_name="Popen loop, same pipes",
+    )
+    request = post_request("/jobs/run", _run_body("/bin/true"))
+    per_process = RUN_CLIENTS // RUN_PROCESSES
+
+    def failed() -> int:
+        return len(bench.client.request("GET", "/jobs?status=failed").json()["jobs"])
+
+    def worker() -> float:
+        specs = [LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES
+        failed_before = failed()
+        result = load(specs)
+        check_replies(result, "run")
+        if failed() != failed_before:  # 201, but the job could not start
+            raise RuntimeError(f"{failed() - failed_before} jobs failed to start")
+        return result.ok / result.window
+
+    runs = bench.runs_at_least(5)
+    figure.worker_runs, figure.baseline_runs = alternate(
+        runs, worker, lambda: run_isolated(popen_rate, WINDOW)
+    )
+    figure.note = (
+        f"{RUN_PROCESSES} client processes x {per_process} connections, {WINDOW:g} s windows "
+        f"(201 replies, none failed to start), median of {runs}; baseline: one process, "
+        "Popen(/bin/true, stdin/stdout pipes, stderr=STDOUT, start_new_session=True), "
+        "reaped in batches of 64"
+    )
+    return figure
+
+
+def output_capture(bench: Bench) -> Figure:
+    figure = Figure(
+        "capture_mib_s",
+        "output captured, a job writing 512 MiB until `completed`",
+        "MiB/s",
+        Target("ratio>=", 0.5),
+        baseline_name="Python reading the pipe",
+    )
+    size = str(CAPTURE)
+    keeping: list[float] = []
+
+    def worker() -> float:
+        # A fresh server per run: no earlier run's 512 MiB held meanwhile.
+        with bench.own_worker("--max-output", size) as (_, http):
+            begin = time.perf_counter()
+            job = http.run_job("head", "-c", size, "/dev/zero")
+            state = http.wait_final(job, poll=0.005)
+            elapsed = time.perf_counter() - begin
+            if state["status"] != "completed":
+                raise RuntimeError(f"the writer ended {state}")
+            tail = http.request("GET", f"/jobs/{job}/out?format=raw&offset={CAPTURE - 1}")
+            if tail.body != b"\0":  # the last byte is there, none dropped
+                raise RuntimeError("the captured output is not 512 MiB")
+        return CAPTURE / MiB / elapsed
+
+    def baseline() -> float:
+        keeping.append(CAPTURE / MiB / run_isolated(pipe_read_seconds, CAPTURE, True))
+        return CAPTURE / MiB / run_isolated(pipe_read_seconds, CAPTURE)
+
+    figure.worker_runs, figure.baseline_runs = alternate(bench.runs, worker, baseline)
+    figure.extra["baseline_keeping_the_bytes_mib_s"] = keeping
+    figure.note = (
+        "`head -c 536870912 /dev/zero`, a fresh server per run with --max-output 536870912, "
+        "POST to status `completed` (polled every 5 ms); baseline reads 1 MiB at a time and "
+        f"discards; one that keeps every chunk does {statistics.median(keeping):,.0f} MiB/s"
+    )
+    return figure
+
+
+def kill_tree(bench: Bench) -> Figure:
+    figure = Figure(
+        "kill_ms",
+        "kill of a job with a 100-process tree, request to reply",
+        "ms",
+        Target("ratio<=", 2),
+        baseline_name="kill -TERM -PGID, wait all",
+    )
+    http = bench.client
+
+    def worker() -> float:
+        job = http.run_job("sh", "-c", TREE_SCRIPT)
+        pids = tree_ready(psutil.Process(int(http.status(job)["pid"])))
+        http.status(job)  # the connection is warm and kept alive
+        begin = time.perf_counter()
+        reply = http.kill(job)
+        elapsed = time.perf_counter() - begin
+        if reply.status != 200 or any(_running(pid) for pid in pids):
+            raise RuntimeError(f"kill answered {reply.status} {reply.body!r}")
+        return elapsed * 1000
+
+    runs = bench.runs_at_least(5)
+    figure.worker_runs, figure.baseline_runs = alternate(
+        runs, worker, lambda: run_isolated(kill_tree_seconds) * 1000
+    )
+    figure.note = f"`sh -c '{TREE_SCRIPT}'`, median of {runs} runs each"
+    return figure
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def memory_per_job(bench: Bench) -> Figure:
+    figure = Figure(
+        "memory_kib_per_job",
+        f"executor memory per running job at {MEMORY_JOBS:,} `sleep` jobs",
+        "KiB",
+        Target("<=", 64),
+    )
+    request = post_request("/jobs/run", _run_body("sleep", "600"))
+    api_growth: list[float] = []
+    rss: list[dict[str, float]] = []
+
+    def one_run() -> float:
+        with bench.own_worker() as (server, http):
+            http.wait_final(http.run_job("/bin/true"))  # warm both processes up
+            executor = psutil.Process(server.executor_pid)
+            api = psutil.Process(server.api_pid)
+            before, api_before = executor.memory_info().rss, api.memory_info().rss
+            result = load([LoadSpec(server.port, request, RUN_CLIENTS, total=MEMORY_JOBS)])
+            if result.statuses != {201: MEMORY_JOBS}:
+                raise RuntimeError(f"run replies {result.statuses}")
+            running = http.request("GET", "/jobs?status=running").json()["jobs"]
+            if len(running) != MEMORY_JOBS:
+                raise RuntimeError(f"{len(running)} jobs running, not {MEMORY_JOBS}")
+            time.sleep(0.5)
+            after, api_after = executor.memory_info().rss, api.memory_info().rss
+            api_growth.append((api_after - api_before) / MEMORY_JOBS / 1024)
+            rss.append({"before_mib": before / MiB, "after_mib": after / MiB})
+            return (after - before) / MEMORY_JOBS / 1024
+
+    figure.worker_runs = [one_run() for _ in range(bench.runs)]
+    figure.extra["api_rss_growth_kib_per_job"] = api_growth
+    figure.extra["executor_rss"] = rss
+    figure.note = (
+        f"executor RSS (psutil) after minus before {MEMORY_JOBS:,} `sleep 600` jobs, a fresh "
+        f"server per run; the API process grew {statistics.median(api_growth):.1f} KiB/job"
+    )
+    return figure
