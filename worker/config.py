@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
@@ -53,7 +56,7 @@ class ServeConfig:
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
     url: str
-    ca_file: Path
+    ca_file: str
     user: str
     password: str
     json: bool = False

@@ -1,27 +1,34 @@
 """Where the shipped demo material (certificates, demo users) lives.
 
 In a checkout it is the top-level ``certs/`` folder; in an installed package
-the same files are the ``worker.certs`` package (see pyproject.toml).
+the same files are ``worker/certs/`` (see pyproject.toml). Plain ``os.path``:
+a short CLI command should not pay for importing pathlib or importlib.
 """
 
 from __future__ import annotations
 
-import contextlib
-from importlib import resources
-from pathlib import Path
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEMO_CA = "ca.pem"
 DEMO_CERT = "server.pem"
 DEMO_KEY = "server-key.pem"
 DEMO_USERS = "demo-users"
 
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def demo_path(name: str) -> str:
+    installed = os.path.join(_PACKAGE, "certs", name)
+    checkout = os.path.join(os.path.dirname(_PACKAGE), "certs", name)
+    return installed if os.path.isfile(installed) else checkout
+
 
 def demo_file(name: str) -> Path:
-    candidates = [Path(__file__).resolve().parent.parent / "certs" / name]
-    # In a plain checkout that was never installed, certs/ is not a package.
-    with contextlib.suppress(ModuleNotFoundError):
-        candidates.insert(0, Path(str(resources.files("worker.certs").joinpath(name))))
-    for path in candidates:
-        if path.is_file():
-            return path
-    return candidates[-1]
+    """``demo_path`` as a Path, for the server side."""
+    from pathlib import Path
+
+    return Path(demo_path(name))

@@ -177,3 +177,27 @@ def _stalled_follower(port: int, job_id: int) -> ssl.SSLSocket:
         "Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\r\n\r\n".encode()
     )
     return tls
+
+
+def test_a_follow_of_a_quiet_job_answers_at_once(server: Server) -> None:
+    # Headers first, before any output: a client knows at once that it is
+    # following (and Sanic's response timeout is not left to fire on it).
+    job_id = server.run_job("sh", "-c", "read go; echo late")
+    context = ssl.create_default_context(cafile=str(CA))
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(
+            f"GET /jobs/{job_id}/out?follow=true HTTP/1.1\r\nHost: localhost\r\n"
+            "Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += tls.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200")
+        server.request("POST", f"/jobs/{job_id}/stdin", raw_body=b"go\n")
+        rest = b""
+        while not rest.endswith(b"0\r\n\r\n"):
+            rest += tls.recv(4096)
+        assert b"late\n" in rest

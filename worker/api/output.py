@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from sanic import Request
@@ -15,6 +17,7 @@ from worker.api.follow import Feeds, read_along
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
 STALLED_READER = 300.0
+FOLLOW_TIMEOUT = 365 * 24 * 3600.0
 
 
 class OutputReader:
@@ -71,15 +74,38 @@ class OutputReader:
         """The output from ``offset``, live, until the job has ended and every
         byte was sent. One request however long it lasts."""
         await self.chunk(0)  # an unknown job is a 404 before anything is streamed
-        async with feeds.follow(self._user, self._job_id) as feed:
-            response = await request.respond(content_type="application/octet-stream")
-            async for data in read_along(feed, offset):
+        loop = asyncio.get_running_loop()
+        with _no_response_timeout(request):
+            async with feeds.follow(self._user, self._job_id) as feed:
+                response = await request.respond(content_type="application/octet-stream")
+                await response.send(b"")  # the headers, now: the job may be quiet a while
                 try:
-                    # A reader that takes nothing for this long is gone.
-                    await asyncio.wait_for(response.send(data), STALLED_READER)
+                    # One timer per reader, armed only while a send is blocked:
+                    # a reader that takes nothing for that long is gone.
+                    async with asyncio.timeout(None) as stall:
+                        async for data in read_along(feed, offset):
+                            stall.reschedule(loop.time() + STALLED_READER)
+                            await response.send(data)
+                            stall.reschedule(None)
                 except (TimeoutError, ConnectionError, RequestCancelled):
                     return
-            await response.eof()
+                await response.eof()
+
+
+@contextlib.contextmanager
+def _no_response_timeout(request: Request[Any, Any]) -> Iterator[None]:
+    """Sanic ends a response that sends nothing for RESPONSE_TIMEOUT; a follow
+    of a quiet job may legitimately do that for hours."""
+    protocol = getattr(request.stream, "protocol", None)
+    saved = getattr(protocol, "response_timeout", None)
+    if saved is None:
+        yield
+        return
+    protocol.response_timeout = FOLLOW_TIMEOUT  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        protocol.response_timeout = saved  # type: ignore[union-attr]
 
 
 def _output_json(job_id: int, pieces: list[bytes], truncated: int) -> bytes:

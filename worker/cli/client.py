@@ -1,13 +1,12 @@
 """A small HTTPS client for the worker API that trusts only the given CA.
 
-It is built on http.client, which is already loaded with the interpreter's
-standard library, so a short command starts fast.
+It speaks HTTP/1.1 through ``http11``, not http.client, so that a short
+command does not pay for importing the email package.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import ssl
 import sys
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from worker.cli.http11 import Headers, HttpConnection, Reply
 from worker.config import ClientConfig
 from worker.errors import ApiError, ConnectionFailed, UsageError
 
@@ -37,7 +37,7 @@ def client_context(ca_file: str) -> ssl.SSLContext:
 
 
 class Response:
-    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -61,7 +61,7 @@ class ApiClient:
         token = b64encode(f"{config.user}:{config.password}".encode()).decode("ascii")
         self._auth = f"Basic {token}"
         self._context = client_context(str(config.ca_file))
-        self._conn: http.client.HTTPSConnection | None = None
+        self._conn: HttpConnection | None = None
 
     def request(
         self, method: str, path: str, body: Any = None, raw: bytes | None = None
@@ -94,14 +94,10 @@ class ApiClient:
             reply = self._read(response)
             raise ApiError(_error_message(reply), reply.status)
         with self._translated_errors():
-            while data := response.read1(1 << 16):
+            while data := response.read1():
                 yield data
-            response.read()  # the end of the chunked body: the connection is free again
-            response.close()
 
-    def _send(
-        self, method: str, path: str, body: Any, raw: bytes | None
-    ) -> http.client.HTTPResponse:
+    def _send(self, method: str, path: str, body: Any, raw: bytes | None) -> Reply:
         headers = {"Authorization": self._auth, "Accept": "application/json"}
         payload = raw
         if body is not None:
@@ -110,11 +106,9 @@ class ApiClient:
         elif raw is not None:
             headers["Content-Type"] = "application/octet-stream"
         with self._translated_errors():
-            conn = self._connection()
-            conn.request(method, self._base + path, body=payload, headers=headers)
-            return conn.getresponse()
+            return self._connection().request(method, self._base + path, payload, headers)
 
-    def _read(self, response: http.client.HTTPResponse) -> Response:
+    def _read(self, response: Reply) -> Response:
         with self._translated_errors():
             return Response(response.status, response.headers, response.read())
 
@@ -128,11 +122,9 @@ class ApiClient:
             raise_translated(self._config.url, str(self._config.ca_file))
             raise
 
-    def _connection(self) -> http.client.HTTPSConnection:
+    def _connection(self) -> HttpConnection:
         if self._conn is None:
-            self._conn = http.client.HTTPSConnection(
-                self._host, self._port, context=self._context, timeout=self._config.timeout
-            )
+            self._conn = HttpConnection(self._host, self._port, self._context, self._config.timeout)
         return self._conn
 
     def close(self) -> None:
@@ -159,7 +151,7 @@ def raise_translated(url: str, ca_file: str) -> None:
         ) from exc
     if isinstance(exc, TimeoutError):
         raise ConnectionFailed(f"no answer from {url} (timed out)") from exc
-    if isinstance(exc, (OSError, http.client.HTTPException)):
+    if isinstance(exc, OSError):
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise ConnectionFailed(f"cannot talk to {url}: {reason}") from exc
 
@@ -168,7 +160,7 @@ def _retry_delay(response: Response) -> float:
     try:
         milliseconds = float(response.json()["retry_after_ms"])
     except (ValueError, KeyError, TypeError):
-        header = response.headers.get("Retry-After", "1")
+        header = response.headers.value("Retry-After", "1")
         milliseconds = 1000 * float(header) if header.isdigit() else 1000.0
     # A little extra, so the retry does not land a hair too early.
     return min(max(milliseconds, 1.0), 5000.0) / 1000 + 0.005

@@ -58,8 +58,10 @@ def _status(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -
     response = client.request("GET", f"/jobs/{args.job_id}/status")
     if config.json:
         _print_json(response.body)
-    else:
+    elif render.stdout_is_terminal():
         render.status_table(response.json())
+    else:
+        render.status_plain(response.json())
     return ExitStatus.SUCCESS
 
 
@@ -86,7 +88,7 @@ def _out(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> i
 
 
 def _dropped(response: Any) -> int:
-    value = response.headers.get("X-Output-Truncated-Bytes", "0")
+    value = response.headers.value("X-Output-Truncated-Bytes", "0")
     return int(value) if value.isdigit() else 0
 
 

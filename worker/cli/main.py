@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
 from worker.cli.exit_status import ExitStatus, exit_status_for
 from worker.cli.parser import CLIENT_ACTIONS, HELP, parse
 from worker.config import DEFAULT_URL, ClientConfig
 from worker.errors import UsageError, WorkerError
-from worker.resources import DEMO_CA, demo_file
+from worker.resources import DEMO_CA, demo_path
 
 DEMO_USER = ("alice", "wonderland")
 
@@ -73,10 +72,10 @@ def client_config(args: argparse.Namespace, env: os._Environ[str] | dict[str, st
         raise UsageError("WORKER_PASSWORD is set but WORKER_USER is not")
     elif password is None:
         raise UsageError(f"WORKER_USER is {user!r} but WORKER_PASSWORD is not set")
-    ca = args.ca or env.get("WORKER_CA") or str(demo_file(DEMO_CA))
+    ca = args.ca or env.get("WORKER_CA") or demo_path(DEMO_CA)
     return ClientConfig(
         url=args.url or env.get("WORKER_URL") or DEFAULT_URL,
-        ca_file=Path(ca),
+        ca_file=ca,
         user=user,
         password=password,
         json=bool(args.json),

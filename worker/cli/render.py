@@ -69,6 +69,22 @@ def status_table(job: dict[str, Any]) -> None:
     console().print(table)
 
 
+def status_plain(job: dict[str, Any]) -> None:
+    """``key: value`` lines, for pipes and scripts (Rich is not loaded)."""
+    lines = [
+        ("job", job["id"]),
+        ("status", job.get("status")),
+        ("exit_code", job.get("exit_code")),
+        ("signal", job.get("signal")),
+        ("reason", job.get("reason")),
+        ("pid", job.get("pid")),
+        ("command", command_line(job)),
+        ("started_at", job.get("started_at")),
+        ("ended_at", job.get("ended_at")),
+    ]
+    sys.stdout.write("".join(f"{key}: {_or_dash(value)}\n" for key, value in lines))
+
+
 def status_text(job: dict[str, Any]) -> Any:
     from rich.text import Text
 

@@ -17,6 +17,7 @@ from typing import Protocol
 import psutil
 
 POLL_INTERVAL = 0.05
+FIRST_POLL = 0.001
 # After SIGKILL the kernel needs a moment to tear processes down; longer than
 # this means something is stuck in the kernel (uninterruptible I/O).
 KILL_SETTLE = 5.0
@@ -51,6 +52,9 @@ def signal_each(processes: set[psutil.Process], sig: int) -> None:
 
 async def _until_gone(target: KillTarget, seconds: float, force: bool) -> bool:
     deadline = time.monotonic() + seconds
+    # Most processes die within a few milliseconds of the signal: look again
+    # soon, then less and less often.
+    interval = FIRST_POLL
     while True:
         try:
             members = {p for p in target.members() if alive(p)}
@@ -62,7 +66,8 @@ async def _until_gone(target: KillTarget, seconds: float, force: bool) -> bool:
             return False
         if force:
             target.force()  # again: anything new since the last round
-        await asyncio.sleep(POLL_INTERVAL)
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 2, POLL_INTERVAL)
 
 
 async def kill_all(target: KillTarget, grace: float, already_terminated: bool = False) -> bool:

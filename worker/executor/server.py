@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -70,8 +71,11 @@ async def serve(
 
     async def answer(request: Request) -> None:
         reply = await handle(executor, request)
-        writer.write(encode(reply))
-        await writer.drain()
+        # The API may be gone by now (it is stopping, or died): then nobody
+        # wants the reply, and the stop that follows takes care of the rest.
+        with contextlib.suppress(ConnectionError):
+            writer.write(encode(reply))
+            await writer.drain()
 
     async def read_requests() -> None:
         while True:
