@@ -17,7 +17,7 @@ from typing import Protocol
 import psutil
 
 POLL_INTERVAL = 0.05
-FIRST_POLL = 0.001
+FIRST_POLL = 0.0005
 # After SIGKILL the kernel needs a moment to tear processes down; longer than
 # this means something is stuck in the kernel (uninterruptible I/O).
 KILL_SETTLE = 5.0
@@ -67,7 +67,7 @@ async def _until_gone(target: KillTarget, seconds: float, force: bool) -> bool:
         if force:
             target.force()  # again: anything new since the last round
         await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        interval = min(interval * 2, POLL_INTERVAL)
+        interval = min(interval * 1.5, POLL_INTERVAL)
 
 
 async def kill_all(target: KillTarget, grace: float, already_terminated: bool = False) -> bool:

@@ -57,6 +57,9 @@ class CgroupTarget:
         return set(self._known)
 
     def terminate(self) -> None:
+        # The group first, at once (the usual case: everything is in it);
+        # then, frozen, whatever of the cgroup left the group.
+        _killpg(self._group(), signal.SIGTERM)
         try:
             self.cgroup.signal_all(signal.SIGTERM)
         except OSError:
