@@ -94,17 +94,3 @@ class Feeds:
             if feed.readers == 0 and self._feeds.get(key) is feed:
                 del self._feeds[key]
                 feed.close()
-
-
-async def read_along(feed: Feed, offset: int) -> AsyncIterator[bytes]:
-    """The output from ``offset`` on, live, until the job has ended and every
-    byte was given out."""
-    while True:
-        where, data = feed.copy.read(offset, MAX_OUTPUT_CHUNK)
-        if data:
-            offset = where + len(data)
-            yield data
-            continue
-        if feed.done:  # ended, or the executor went away: the stream ends
-            return
-        await feed.news()

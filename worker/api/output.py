@@ -13,10 +13,11 @@ from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse
 
 from worker.api.executor_client import ExecutorClient
-from worker.api.follow import Feeds, read_along
+from worker.api.follow import Feeds
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
 STALLED_READER = 300.0
+BACKLOG = 1 << 16  # bytes queued for a reader before its sends may block
 FOLLOW_TIMEOUT = 365 * 24 * 3600.0
 
 
@@ -79,11 +80,22 @@ class OutputReader:
             async with feeds.follow(self._user, self._job_id) as feed:
                 response = await request.respond(content_type="application/octet-stream")
                 await response.send(b"")  # the headers, now: the job may be quiet a while
+                transport: Any = request.transport  # asyncio.Transport, loosely typed by Sanic
                 try:
-                    # One timer per reader, armed only while a send is blocked:
-                    # a reader that takes nothing for that long is gone.
+                    # A timer only when a send may block (the reader is behind):
+                    # one that takes nothing for that long is gone.
                     async with asyncio.timeout(None) as stall:
-                        async for data in read_along(feed, offset):
+                        while True:
+                            where, data = feed.copy.read(offset, MAX_OUTPUT_CHUNK)
+                            if not data:
+                                if feed.done:
+                                    break
+                                await feed.news()
+                                continue
+                            offset = where + len(data)
+                            if transport.get_write_buffer_size() < BACKLOG:
+                                await response.send(data)
+                                continue
                             stall.reschedule(loop.time() + STALLED_READER)
                             await response.send(data)
                             stall.reschedule(None)
