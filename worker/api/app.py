@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
+import time
 from typing import Any
 
 from sanic import Request, Sanic
@@ -20,6 +22,10 @@ from worker.config import ApiConfig
 from worker.errors import RateLimited, Unauthorized, WorkerError
 
 log = logging.getLogger("worker.api")
+
+# How long a keep-alive connection may reuse its verified credentials
+# without asking the credential cache again.
+CONNECTION_AUTH_TTL = 60.0
 
 
 def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient) -> Sanic[Any, Any]:
@@ -43,12 +49,21 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
         # Sanic also runs this for requests it refused while parsing them
         # (a header too large, say): those have no connection info and no
         # route, and the error handler answers them.
-        if request.conn_info is not None:
+        connection = request.conn_info
+        if connection is not None and not getattr(connection.ctx, "local", False):
             # Cheapest refusal first: a remote peer learns nothing about users.
-            require_local(request.conn_info.client_ip)
+            # A connection's peer never changes, so it is checked once.
+            require_local(connection.client_ip)
+            connection.ctx.local = True
         if request.route is None:
             return
-        user = await auth.authenticate(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        user = _known_on_connection(connection, header)
+        if user is None:
+            user = await auth.authenticate(header)
+            if connection is not None and header is not None:
+                expires = time.monotonic() + CONNECTION_AUTH_TTL
+                connection.ctx.auth = (_header_bytes(header), user, expires)
         limiter.admit(user)
         request.ctx.user = user
 
@@ -59,6 +74,20 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
         return error_response(request, exc, config)
 
     return app
+
+
+def _header_bytes(header: str) -> bytes:
+    return header.encode("utf-8", "surrogateescape")
+
+
+def _known_on_connection(connection: Any, header: str | None) -> str | None:
+    """The user whose credentials this keep-alive connection already sent
+    and had verified, if this request carries the very same header."""
+    memo = getattr(connection.ctx, "auth", None) if connection is not None else None
+    if memo is None or header is None or memo[2] < time.monotonic():
+        return None
+    sent, user, _ = memo
+    return user if hmac.compare_digest(sent, _header_bytes(header)) else None
 
 
 def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPResponse:

@@ -38,6 +38,7 @@ from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, RunJob
 log = logging.getLogger("worker.executor")
 
 WATCH_TIMEOUT = 30.0
+_JOB_ID_KEY = JOB_ID_VARIABLE.encode()
 
 
 class Executor:
@@ -62,6 +63,7 @@ class Executor:
         self._leaders: set[int] = set()  # PIDs of unreaped job leaders
         self._cleanups: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._environ = dict(os.environb)  # the server's, read once
 
     # --- requests -------------------------------------------------------
 
@@ -163,7 +165,11 @@ class Executor:
     # --- processes ------------------------------------------------------
 
     def _spawn(self, job: Job, env: dict[str, str], cwd: str | None) -> Spawned:
-        environment = {**os.environ, **env, JOB_ID_VARIABLE: str(job.id)}
+        # Bytes, so that Popen need not encode the whole environment again.
+        environment = dict(self._environ)
+        for name, value in env.items():
+            environment[os.fsencode(name)] = os.fsencode(value)
+        environment[_JOB_ID_KEY] = str(job.id).encode()
         if self._cgroups is None:
             return spawn(job.command, job.args, environment, cwd)
         try:

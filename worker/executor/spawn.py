@@ -22,7 +22,7 @@ class Spawned:
 def spawn(
     command: str,
     args: tuple[str, ...],
-    env: dict[str, str] | None = None,
+    env: dict[bytes, bytes] | None = None,
     cwd: str | None = None,
 ) -> Spawned:
     opened: list[int] = []
