@@ -132,7 +132,7 @@ def cli_wall_time(bench: Bench) -> Figure:
     )
     figure.note = (
         f"median of {runs} runs each; CLI is {' '.join(Path(a).name for a in cli[:3])}, "
-        "stdout piped (status renders a Rich table either way)"
+        "stdout piped (plain key: value lines; Rich only on a terminal)"
     )
     return figure
 

@@ -294,3 +294,27 @@ def test_authenticate_malformed_header(store: UserStore, header: str | None) -> 
     with pytest.raises(Unauthorized) as info:
         asyncio.run(_authenticate(store, header))
     assert info.value.http_status == 401
+
+
+def test_simultaneous_logins_with_the_same_credentials_share_one_check(
+    store: UserStore,
+) -> None:
+    calls: list[str] = []
+    real_check = store.check
+
+    def counting_check(user: str, password: bytes) -> bool:
+        calls.append(user)
+        return real_check(user, password)
+
+    store.check = counting_check  # type: ignore[method-assign]
+
+    async def main() -> list[str]:
+        auth = Authenticator(store, workers=1, max_waiting=2)
+        try:
+            logins = [auth.authenticate(basic("alice", "wonderland")) for _ in range(20)]
+            return await asyncio.gather(*logins)
+        finally:
+            auth.close()
+
+    assert asyncio.run(main()) == ["alice"] * 20
+    assert calls == ["alice"]

@@ -97,24 +97,37 @@ class Authenticator:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
         self._max_waiting = max_waiting + workers
         self._in_flight = 0
+        self._checks: dict[bytes, asyncio.Future[bool]] = {}
 
     async def authenticate(self, header: str | None) -> str:
         """The user named by a valid ``Authorization`` header; else ``Unauthorized``."""
         user, password = parse_basic(header)
         if self._cache.verified(user, password):
             return user
-        if self._in_flight >= self._max_waiting:
-            raise RateLimited("too many login attempts in progress; retry shortly", 1000)
-        self._in_flight += 1
+        # Many connections opened at once with the same credentials (a fresh
+        # client pool) share one bcrypt check instead of queueing one each.
+        key = self._cache.key(user, password)
+        check = self._checks.get(key)
+        if check is None:
+            if self._in_flight >= self._max_waiting:
+                raise RateLimited("too many login attempts in progress; retry shortly", 1000)
+            self._in_flight += 1  # counted now, before the check gets to run
+            check = asyncio.ensure_future(self._check(user, password))
+            self._checks[key] = check
+            check.add_done_callback(lambda _: self._checks.pop(key, None))
+        if not await asyncio.shield(check):
+            raise Unauthorized(BAD_CREDENTIALS)
+        return user
+
+    async def _check(self, user: str, password: bytes) -> bool:
         try:
             loop = asyncio.get_running_loop()
             ok = await loop.run_in_executor(self._pool, self._store.check, user, password)
         finally:
             self._in_flight -= 1
-        if not ok:
-            raise Unauthorized(BAD_CREDENTIALS)
-        self._cache.remember(user, password)
-        return user
+        if ok:
+            self._cache.remember(user, password)
+        return ok
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -31,6 +31,11 @@ class CredentialCache:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
+    def key(self, user: str, password: bytes) -> bytes:
+        """An opaque key for this pair (the keyed HMAC): safe to hold as a
+        dictionary key, since it reveals nothing without the process's key."""
+        return self._mac(user, password)
+
     def _mac(self, user: str, password: bytes) -> bytes:
         name = user.encode("utf-8")
         # The length prefix keeps ("ab", "c") and ("a", "bc") apart.
