@@ -42,11 +42,22 @@ FINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.KILLE
 KILLABLE_STATES = ACTIVE_STATES
 
 
+class _Wire:
+    """Pickled as ``cls(*fields)``: much cheaper to load than the generic
+    state of a frozen, slotted dataclass."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        names: tuple[str, ...] = type(self).__match_args__  # type: ignore[attr-defined]
+        return (type(self), tuple(getattr(self, name) for name in names))
+
+
 # --- requests (API -> executor) ---------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class RunJob:
+class RunJob(_Wire):
     request_id: int
     owner: str
     command: str
@@ -57,14 +68,14 @@ class RunJob:
 
 
 @dataclass(frozen=True, slots=True)
-class GetStatus:
+class GetStatus(_Wire):
     request_id: int
     owner: str
     job_id: int
 
 
 @dataclass(frozen=True, slots=True)
-class ReadOutput:
+class ReadOutput(_Wire):
     request_id: int
     owner: str
     job_id: int
@@ -73,7 +84,7 @@ class ReadOutput:
 
 
 @dataclass(frozen=True, slots=True)
-class WatchOutput:
+class WatchOutput(_Wire):
     """Like ``ReadOutput``, but answered only once there is something past
     ``offset`` or the job has ended: a long poll, for following live."""
 
@@ -85,21 +96,21 @@ class WatchOutput:
 
 
 @dataclass(frozen=True, slots=True)
-class KillJob:
+class KillJob(_Wire):
     request_id: int
     owner: str
     job_id: int
 
 
 @dataclass(frozen=True, slots=True)
-class ListJobs:
+class ListJobs(_Wire):
     request_id: int
     owner: str
     status: JobStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class WriteStdin:
+class WriteStdin(_Wire):
     request_id: int
     owner: str
     job_id: int
@@ -114,7 +125,7 @@ Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | W
 
 
 @dataclass(frozen=True, slots=True)
-class JobSnapshot:
+class JobSnapshot(_Wire):
     """A job's state at one moment. Times are Unix timestamps (UTC)."""
 
     id: int
@@ -131,19 +142,19 @@ class JobSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class JobCreated:
+class JobCreated(_Wire):
     request_id: int
     job_id: int
 
 
 @dataclass(frozen=True, slots=True)
-class JobInfo:
+class JobInfo(_Wire):
     request_id: int
     job: JobSnapshot
 
 
 @dataclass(frozen=True, slots=True)
-class OutputChunk:
+class OutputChunk(_Wire):
     """Bytes ``[offset, offset + len(data))`` of a job's output.
 
     ``size`` is how many bytes the job has written so far and ``status`` the
@@ -165,13 +176,13 @@ class OutputChunk:
 
 
 @dataclass(frozen=True, slots=True)
-class JobList:
+class JobList(_Wire):
     request_id: int
     jobs: tuple[JobSnapshot, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class StdinWritten:
+class StdinWritten(_Wire):
     request_id: int
     job_id: int
     accepted: int
@@ -179,7 +190,7 @@ class StdinWritten:
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorReply:
+class ErrorReply(_Wire):
     """A request that failed; ``code`` is a stable ``WorkerError`` code."""
 
     request_id: int
@@ -256,3 +267,32 @@ async def read_message(reader: asyncio.StreamReader) -> Message | None:
     except asyncio.IncompleteReadError as exc:
         raise ProtocolError("stream ended inside a frame") from exc
     return decode(payload)
+
+
+class Outbox:
+    """Messages sent during one turn of the event loop leave in one write.
+
+    Under load many requests (or replies) are produced per turn; one write
+    each would cost a system call each.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._frames: list[bytes] = []
+        self._scheduled = False
+
+    def send(self, message: Message) -> None:
+        self._frames.append(encode(message))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        frames, self._frames = self._frames, []
+        if not self._writer.is_closing():
+            self._writer.write(b"".join(frames))
+
+    async def drain(self) -> None:
+        """Wait while the peer is behind (the pipe's buffer is full)."""
+        await self._writer.drain()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from worker.errors import ExecutorUnavailable, WorkerError, from_code
-from worker.protocol import ErrorReply, ProtocolError, Reply, Request, encode, read_message
+from worker.protocol import ErrorReply, Outbox, ProtocolError, Reply, Request, read_message
 
 log = logging.getLogger("worker.api")
 
@@ -29,11 +29,14 @@ class ExecutorClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._writer: asyncio.StreamWriter | None = None
+        self._outbox: Outbox | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._closed = False
 
     async def connect(self, sock: socket.socket) -> None:
-        reader, self._writer = await asyncio.open_connection(sock=sock)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        self._outbox = Outbox(writer)
+        self._writer = writer
         self._reader_task = asyncio.create_task(self._read_replies(reader))
 
     async def call(self, make: Callable[[int], Request], expect: type[R]) -> R:
@@ -41,14 +44,14 @@ class ExecutorClient:
 
         An ``ErrorReply`` is raised as the ``WorkerError`` it stands for.
         """
-        if self._closed or self._writer is None:
+        if self._closed or self._outbox is None:
             raise ExecutorUnavailable(GONE)
         request_id = next(self._ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            self._writer.write(encode(make(request_id)))
-            await self._writer.drain()
+            self._outbox.send(make(request_id))
+            await self._outbox.drain()
             reply = await future
         except (ConnectionError, RuntimeError) as exc:
             raise ExecutorUnavailable(GONE) from exc

@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse, json
 from worker.api import parse
 from worker.api.executor_client import ExecutorClient
 from worker.api.follow import Feeds
+from worker.api.gate import Gate, Handler
 from worker.api.output import OutputReader
 from worker.errors import BadRequest
 from worker.protocol import (
@@ -32,13 +33,17 @@ class JobRoutes:
         self._executor = executor
         self._feeds = feeds
 
-    def register(self, app: Sanic[Any, Any]) -> None:
-        app.add_route(self.run, "/jobs/run", methods=["POST"])
-        app.add_route(self.list, "/jobs", methods=["GET"])
-        app.add_route(self.status, "/jobs/<raw_id>/status", methods=["GET"])
-        app.add_route(self.out, "/jobs/<raw_id>/out", methods=["GET"])
-        app.add_route(self.kill, "/jobs/<raw_id>/kill", methods=["PUT"])
-        app.add_route(self.stdin, "/jobs/<raw_id>/stdin", methods=["POST"])
+    def register(self, app: Sanic[Any, Any], gate: Gate) -> None:
+        routes: list[tuple[Handler, str, str]] = [
+            (self.run, "/jobs/run", "POST"),
+            (self.list, "/jobs", "GET"),
+            (self.status, "/jobs/<raw_id>/status", "GET"),
+            (self.out, "/jobs/<raw_id>/out", "GET"),
+            (self.kill, "/jobs/<raw_id>/kill", "PUT"),
+            (self.stdin, "/jobs/<raw_id>/stdin", "POST"),
+        ]
+        for handler, path, method in routes:
+            app.add_route(gate.guard(handler), path, methods=[method], name=handler.__name__)
 
     async def run(self, request: Request) -> HTTPResponse:
         options = parse.run_body(request.body)

@@ -21,6 +21,7 @@ from worker.protocol import (
     JobList,
     KillJob,
     ListJobs,
+    Outbox,
     OutputChunk,
     ProtocolError,
     ReadOutput,
@@ -30,7 +31,6 @@ from worker.protocol import (
     StdinWritten,
     WatchOutput,
     WriteStdin,
-    encode,
     read_message,
 )
 
@@ -67,6 +67,7 @@ async def serve(
     # reaper handles; don't print a warning for each.
     signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
     reader, writer = await asyncio.open_connection(sock=sock)
+    outbox = Outbox(writer)
     tasks: set[asyncio.Task[None]] = set()
 
     async def answer(request: Request) -> None:
@@ -74,8 +75,8 @@ async def serve(
         # The API may be gone by now (it is stopping, or died): then nobody
         # wants the reply, and the stop that follows takes care of the rest.
         with contextlib.suppress(ConnectionError):
-            writer.write(encode(reply))
-            await writer.drain()
+            outbox.send(reply)
+            await outbox.drain()
 
     async def read_requests() -> None:
         while True:
