@@ -50,8 +50,8 @@ SNAPSHOT = JobSnapshot(
     pid=4242,
     exit_code=None,
     signal=9,
-    started_at=1_700_000_000.25,
-    ended_at=1_700_000_060.5,
+    started_at="2023-11-14T22:13:20.250Z",
+    ended_at="2023-11-14T22:14:20.500Z",
 )
 
 MESSAGES: list[Message] = [

@@ -126,7 +126,7 @@ Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | W
 
 @dataclass(frozen=True, slots=True)
 class JobSnapshot(_Wire):
-    """A job's state at one moment. Times are Unix timestamps (UTC)."""
+    """A job's state at one moment."""
 
     id: int
     owner: str
@@ -136,8 +136,8 @@ class JobSnapshot(_Wire):
     pid: int | None
     exit_code: int | None
     signal: int | None
-    started_at: float | None
-    ended_at: float | None
+    started_at: str | None  # ISO 8601 UTC, formatted once when it happened
+    ended_at: str | None
     reason: str | None = None  # why a killed job was killed: "kill", "timeout"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sanic import Request, Sanic
@@ -113,13 +112,6 @@ def status_body(job: JobSnapshot) -> dict[str, Any]:
         "pid": job.pid,
         "command": job.command,
         "args": list(job.args),
-        "started_at": _iso(job.started_at),
-        "ended_at": _iso(job.ended_at),
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
     }
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

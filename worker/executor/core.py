@@ -16,7 +16,6 @@ import contextlib
 import itertools
 import logging
 import os
-import time
 from collections.abc import Iterable
 
 import psutil
@@ -26,7 +25,7 @@ from worker.config import ExecutorConfig
 from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning, KillFailed
 from worker.executor.cgroups import CgroupTree
 from worker.executor.exits import ChildReaper
-from worker.executor.job import Job
+from worker.executor.job import Job, now_iso
 from worker.executor.killer import KILL_SETTLE, KillTarget, MembersUnknown, alive, kill_all
 from worker.executor.pump import OutputPump
 from worker.executor.spawn import Spawned, SpawnError, spawn
@@ -193,7 +192,7 @@ class Executor:
 
     def _adopt(self, job: Job, spawned: Spawned) -> None:
         job.process = spawned.process
-        job.started_at = time.time()
+        job.started_at = now_iso()
         job.stdin = StdinPipe(self._loop, spawned.stdin_fd)
         self._leaders.add(spawned.process.pid)
         group = lambda: self._group_of(job)  # noqa: E731 - bound to this job

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import subprocess
-import time
 from dataclasses import dataclass, field
 
 from worker.buffer import OutputBuffer
@@ -12,6 +12,12 @@ from worker.executor.cgroups import JobCgroup
 from worker.executor.killer import KillTarget
 from worker.executor.stdin import StdinPipe
 from worker.protocol import JobSnapshot, JobStatus
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC with milliseconds, e.g. ...T06:12:08.123Z."""
+    moment = datetime.datetime.now(datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(eq=False)
@@ -27,8 +33,8 @@ class Job:
     output_fd: int | None = None  # read end of stdout+stderr, until EOF
     exit_code: int | None = None
     signal: int | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
+    started_at: str | None = None  # ISO 8601 UTC
+    ended_at: str | None = None
     kill_reason: str | None = None  # set when a kill starts: "kill", "timeout", ...
     # Set once the job has reached a final status and its output is drained.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,7 +85,7 @@ class Job:
         self._end()
 
     def _end(self) -> None:
-        self.ended_at = time.time()
+        self.ended_at = now_iso()
         if self.timeout is not None:
             self.timeout.cancel()
             self.timeout = None
