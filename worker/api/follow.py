@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from worker.api.executor_client import ExecutorClient
 from worker.buffer import OutputBuffer
@@ -22,6 +23,27 @@ from worker.errors import WorkerError
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, WatchOutput
 
 log = logging.getLogger("worker.api")
+
+
+# Bytes queued for one reader before writes to it go through its own
+# coroutine, which waits for the socket to drain.
+BACKLOG = 1 << 16
+
+
+class LiveReader:
+    """A reader that has caught up: the feed writes new output to its socket
+    directly, in HTTP/1.1 chunks, while it keeps up, and wakes it otherwise."""
+
+    __slots__ = ("offset", "transport", "woken")
+
+    def __init__(self, offset: int, transport: Any) -> None:
+        self.offset = offset
+        self.transport = transport
+        self.woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake(self) -> None:
+        if not self.woken.done():
+            self.woken.set_result(None)
 
 
 class Feed:
@@ -34,6 +56,7 @@ class Feed:
         self.error: WorkerError | None = None
         self.readers = 0
         self._news: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._live: set[LiveReader] = set()
         self._task = asyncio.create_task(self._pull())
 
     async def _pull(self) -> None:
@@ -62,8 +85,30 @@ class Feed:
         return WatchOutput(request_id, self._owner, self._job_id, offset, MAX_OUTPUT_CHUNK)
 
     def _announce(self) -> None:
+        self._push()
         news, self._news = self._news, asyncio.get_running_loop().create_future()
         news.set_result(None)
+
+    def attach(self, reader: LiveReader) -> None:
+        self._live.add(reader)
+
+    def detach(self, reader: LiveReader) -> None:
+        self._live.discard(reader)
+
+    def _push(self) -> None:
+        """One pass over the live readers: no coroutine is woken per line."""
+        for reader in list(self._live):
+            where, data = self.copy.read(reader.offset, MAX_OUTPUT_CHUNK)
+            transport = reader.transport
+            if self.done or transport.is_closing() or len(data) == MAX_OUTPUT_CHUNK:
+                self._live.discard(reader)
+                reader.wake()  # its coroutine sends the rest, or ends
+            elif data and transport.get_write_buffer_size() < BACKLOG:
+                transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+                reader.offset = where + len(data)
+            elif data:
+                self._live.discard(reader)
+                reader.wake()  # behind: its coroutine waits for the socket
 
     async def news(self) -> None:
         await asyncio.shield(self._news)

@@ -13,11 +13,10 @@ from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse
 
 from worker.api.executor_client import ExecutorClient
-from worker.api.follow import Feeds
+from worker.api.follow import BACKLOG, Feed, Feeds, LiveReader
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
 STALLED_READER = 300.0
-BACKLOG = 1 << 16  # bytes queued for a reader before its sends may block
 FOLLOW_TIMEOUT = 365 * 24 * 3600.0
 
 
@@ -94,7 +93,10 @@ class OutputReader:
                             if not data:
                                 if feed.done:
                                     break
-                                await feed.news()
+                                if direct:
+                                    offset = await _live(feed, offset, transport)
+                                else:
+                                    await feed.news()
                                 continue
                             offset = where + len(data)
                             if transport.get_write_buffer_size() < BACKLOG:
@@ -111,6 +113,18 @@ class OutputReader:
                 except (TimeoutError, ConnectionError, RequestCancelled):
                     return
                 await response.eof()
+
+
+async def _live(feed: Feed, offset: int, transport: Any) -> int:
+    """Let the feed write to this reader directly until it needs us again;
+    return how far it got."""
+    reader = LiveReader(offset, transport)
+    feed.attach(reader)
+    try:
+        await reader.woken
+    finally:
+        feed.detach(reader)
+    return reader.offset
 
 
 def _chunked(request: Request[Any, Any]) -> bool:
