@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
 import signal
+from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -70,3 +72,26 @@ def exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True  # already reaped
+
+
+def reap_exited(claim: Callable[[int], bool | None]) -> None:
+    """Reap every child that has exited.
+
+    Each is first offered to ``claim(pid)``: ``None`` means nobody owns it
+    and it is reaped here; ``True`` that its owner reaped it (keeping the exit
+    status for itself); ``False`` that the owner could not, so the loop stops
+    rather than spin on it.
+    """
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None:
+            return
+        claimed = claim(info.si_pid)
+        if claimed is None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, os.WNOHANG)
+        elif not claimed:
+            return

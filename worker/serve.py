@@ -27,7 +27,7 @@ from worker.config import ServeConfig
 from worker.executor.cgroups import stale_tree
 from worker.executor.killer import KILL_SETTLE, alive
 from worker.executor.process import start_executor
-from worker.linux import become_subreaper
+from worker.linux import become_subreaper, reap_exited
 
 # Beyond the executor's own kill grace, how long children get to exit cleanly.
 STOP_MARGIN = 10.0
@@ -71,22 +71,16 @@ class _Children:
     def reap_orphans(self) -> None:
         """Reap every exited child; ours through multiprocessing, so it keeps
         their exit codes."""
-        ours = {p.pid: p for p in (self.executor, self.api)}
-        while True:
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None:
-                return
-            process = ours.get(info.si_pid)
-            if process is not None:
+        reap_exited(self._claim)
+
+    def _claim(self, pid: int) -> bool | None:
+        for process in (self.executor, self.api):
+            if process.pid == pid:
                 if process.exitcode is not None:
-                    return  # already reaped; never spin
+                    return False  # already reaped; never spin
                 process.join(0)
-            else:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(info.si_pid, os.WNOHANG)
+                return process.exitcode is not None
+        return None
 
 
 def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str], None]) -> int:

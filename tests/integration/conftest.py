@@ -81,19 +81,22 @@ class Server:
         finally:
             conn.close()
 
-    def cli(
-        self, *args: str, user: str = "alice", stdin: bytes | None = None, timeout: float = 30
-    ) -> subprocess.CompletedProcess[bytes]:
-        env = {
+    def cli_env(self, user: str = "alice") -> dict[str, str]:
+        """The environment of a CLI that talks to this server as ``user``."""
+        return {
             **os.environ,
             "WORKER_URL": self.url,
             "WORKER_USER": user,
             "WORKER_PASSWORD": USERS[user],
             **self.extra_env,
         }
+
+    def cli(
+        self, *args: str, user: str = "alice", stdin: bytes | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "worker", *args],
-            env=env,
+            env=self.cli_env(user),
             input=stdin or b"",
             capture_output=True,
             timeout=timeout,
@@ -152,6 +155,21 @@ def start_server(
             env=env,
             start_new_session=True,  # our own group, so teardown can reach every piece
         )
+    seen = wait_listening(process, stderr_path)
+    match = re.search(rb"api pid (\d+), executor pid (\d+)", seen)
+    assert match, seen
+    return Server(
+        process,
+        port,
+        f"https://127.0.0.1:{port}",
+        stderr_path,
+        int(match.group(1)),
+        int(match.group(2)),
+    )
+
+
+def wait_listening(process: subprocess.Popen[bytes], stderr_path: Path) -> bytes:
+    """Wait for `worker serve`'s "listening on" line; return what it printed."""
     assert process.stdout is not None
     os.set_blocking(process.stdout.fileno(), False)
     deadline = time.monotonic() + START_TIMEOUT
@@ -167,16 +185,7 @@ def start_server(
             seen += chunk
         else:
             time.sleep(0.02)
-    match = re.search(rb"api pid (\d+), executor pid (\d+)", seen)
-    assert match, seen
-    return Server(
-        process,
-        port,
-        f"https://127.0.0.1:{port}",
-        stderr_path,
-        int(match.group(1)),
-        int(match.group(2)),
-    )
+    return seen
 
 
 def stop_server(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int | None:

@@ -13,20 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import USERS, Server, start_server, stop_server
+from tests.integration.conftest import Server, start_server, stop_server
 
 
 def _cli(server: Server, *args: str, user: str = "alice") -> subprocess.Popen[bytes]:
     """The CLI in a process group of its own, so a test can 'press Ctrl-C'."""
-    env = {
-        **os.environ,
-        "WORKER_URL": server.url,
-        "WORKER_USER": user,
-        "WORKER_PASSWORD": USERS[user],
-    }
     return subprocess.Popen(
         [sys.executable, "-m", "worker", *args],
-        env=env,
+        env=server.cli_env(user),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import CA, START_TIMEOUT, free_port, stop_server
+from tests.integration.conftest import CA, free_port, stop_server, wait_listening
 
 SERVER_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
 REFUSED = {"error": "only local requests are accepted"}
@@ -125,19 +124,7 @@ def serve_in(namespace: str, host: str, tmp_path: Path, env: dict[str, str]) -> 
             env={**os.environ, **env},
             start_new_session=True,
         )  # fmt: skip
-    assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
-    deadline = time.monotonic() + START_TIMEOUT
-    seen = b""
-    while b"listening on" not in seen:
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_server(process)
-            raise RuntimeError(f"worker serve did not start: {seen!r} {stderr_path.read_text()}")
-        chunk = process.stdout.read(4096)
-        if chunk:
-            seen += chunk
-        else:
-            time.sleep(0.02)
+    seen = wait_listening(process, stderr_path)
     assert re.search(rb"api pid \d+", seen), seen
     return NsServer(process, host, port, stderr_path)
 

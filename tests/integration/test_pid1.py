@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.conftest import Server, free_port, stop_server
+from tests.integration.conftest import Server, free_port, stop_server, wait_listening
 
 DOUBLE_FORK = "import os\nif os.fork() == 0:\n    os.setsid()\n    os.fork()\n"
 
@@ -58,14 +58,7 @@ def _namespace_init(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Server, ps
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    assert outer.stdout is not None
-    os.set_blocking(outer.stdout.fileno(), False)
-    seen = b""
-    deadline = time.monotonic() + 30
-    while b"listening on" not in seen:
-        assert outer.poll() is None and time.monotonic() < deadline, (seen, stderr.read_text())
-        seen += outer.stdout.read(4096) or b""
-        time.sleep(0.02)
+    wait_listening(outer, stderr)
     (init,) = psutil.Process(outer.pid).children()
     # The PIDs it prints are the namespace's own; this test needs none of them.
     return outer, Server(outer, port, f"https://127.0.0.1:{port}", stderr, 0, 0), init

@@ -11,10 +11,11 @@ job leaders are watched through pidfds (Linux 5.3+), or, where
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Callable
+
+from worker.linux import reap_exited
 
 
 class ChildReaper:
@@ -64,21 +65,14 @@ class ChildReaper:
                 callback()
 
     def _reap_all(self) -> None:
-        while True:
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None:
-                return
-            callback = self._callbacks.get(info.si_pid)
-            if callback is not None:
-                callback()  # reaps the leader through its Popen, keeping its status
-                if self._callbacks.get(info.si_pid) is callback:
-                    return  # not reaped after all; never spin on it
-            else:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(info.si_pid, os.WNOHANG)
+        reap_exited(self._claim)
+
+    def _claim(self, pid: int) -> bool | None:
+        callback = self._callbacks.get(pid)
+        if callback is None:
+            return None  # an adopted orphan: nobody waits for its status
+        callback()  # reaps the leader through its Popen, keeping its status
+        return pid not in self._callbacks
 
     def close(self) -> None:
         for pid in list(self._pidfds):
