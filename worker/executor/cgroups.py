@@ -137,6 +137,7 @@ class CgroupTree:
         if mount is None or own is None:
             return None, "no cgroup v2 hierarchy is mounted"
         home = mount / own.lstrip("/")
+        _sweep_stale(home)
         base = home / f"{PREFIX}{os.getpid()}"
         try:
             base.mkdir(exist_ok=True)
@@ -197,6 +198,39 @@ class CgroupTree:
                     JobCgroup(child).remove()
         with contextlib.suppress(OSError):
             self.base.rmdir()
+
+
+def _sweep_stale(home: Path) -> None:
+    """Remove what executors that died without cleaning up (SIGKILL, a crash
+    of the whole service) left here: their processes are killed first."""
+    with contextlib.suppress(OSError):
+        for entry in home.iterdir():
+            suffix = entry.name.removeprefix(PREFIX)
+            if entry.name == suffix or not suffix.isdigit() or _alive(int(suffix)):
+                continue
+            tree = CgroupTree(home, entry)
+            tree.kill_everything()
+            deadline = time.monotonic() + 1.0
+            while _populated(entry) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            tree.remove()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _populated(path: Path) -> bool:
+    try:
+        return "populated 1" in (path / "cgroup.events").read_text()
+    except OSError:
+        return False
 
 
 def stale_tree(executor_pid: int) -> CgroupTree | None:
