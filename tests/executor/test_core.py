@@ -113,9 +113,11 @@ def test_stdin_reader_blocks_and_shows_output_so_far() -> None:
     async def test(ex: Executor) -> None:
         job_id = start(ex, "sh", ("-c", "echo before; read x; echo after"))
         await until(lambda: output(ex, job_id) == b"before\n")
-        await asyncio.sleep(0.2)  # give a wrongly closed stdin time to show itself
         assert ex.get("alice", job_id).status is JobStatus.RUNNING
-        assert output(ex, job_id) == b"before\n"
+        # It was waiting on an open pipe, not at EOF: what it reads now is ours.
+        ex.write_stdin("alice", job_id, b"x\n", close=False)
+        assert await finished(ex, job_id) is JobStatus.COMPLETED
+        assert output(ex, job_id) == b"before\nafter\n"
 
     run(test)
 
@@ -333,8 +335,9 @@ def test_watch_waits_for_output_or_the_end() -> None:
     async def test(ex: Executor) -> None:
         job_id = start(ex, "sh", ("-c", "read x; echo one; read y"))
         watcher = asyncio.create_task(ex.watch("alice", job_id, 0, 1024))
-        await asyncio.sleep(0.1)
-        assert not watcher.done()  # nothing written yet
+        for _ in range(20):  # loop turns, not time: nothing can be written yet
+            await asyncio.sleep(0)
+        assert not watcher.done()
         ex.write_stdin("alice", job_id, b"go\n", close=False)
         await asyncio.wait_for(watcher, 5)
         assert output(ex, job_id) == b"one\n"

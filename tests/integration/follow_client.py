@@ -19,14 +19,40 @@ class Received:
     arrivals: list[tuple[float, int]] = field(default_factory=list)
 
 
+class Heads:
+    """Counts followers whose reply headers arrived. The server sends them
+    once the follower is subscribed to the job's output, so this is how a
+    test knows every follower is in place, without sleeping."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = asyncio.Event()
+
+    def arrived(self) -> None:
+        self.count += 1
+        self._changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.count < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+
 def client_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(CA))
 
 
 async def follow(
-    port: int, path: str, context: ssl.SSLContext, user: str = "alice", password: str = "wonderland"
+    port: int,
+    path: str,
+    context: ssl.SSLContext,
+    user: str = "alice",
+    password: str = "wonderland",
+    heads: Heads | None = None,
 ) -> Received:
-    """GET ``path`` and read the chunked body to its end."""
+    """GET ``path`` and read the chunked body to its end; tell ``heads`` when
+    the reply's headers are in."""
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", port, ssl=context, server_hostname="localhost"
     )
@@ -38,6 +64,8 @@ async def follow(
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         received.status = int(head.split(b" ", 2)[1])
+        if heads is not None:
+            heads.arrived()
         if b"transfer-encoding: chunked" not in head.lower():
             length = _content_length(head)
             received.data += await reader.readexactly(length)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from tests.integration.conftest import CA, Server, start_server, stop_server
-from tests.integration.follow_client import client_context, follow
+from tests.integration.follow_client import Heads, client_context, follow
 
 MiB = 1 << 20
 
@@ -40,8 +40,9 @@ def test_follower_before_during_and_after_the_output(server: Server) -> None:
     async def three_followers() -> list[bytes]:
         context = client_context()
         path = f"/jobs/{job_id}/out?follow=true"
-        before = asyncio.create_task(follow(server.port, path, context))
-        await asyncio.sleep(0.3)  # connected and waiting before any output
+        heads = Heads()
+        before = asyncio.create_task(follow(server.port, path, context, heads=heads))
+        await heads.wait_for(1)  # subscribed, and waiting before any output
         server.request("POST", f"/jobs/{job_id}/stdin", raw_body=b"go\n")
         while b"line 1" not in server.request("GET", f"/jobs/{job_id}/out?format=raw").body:
             await asyncio.sleep(0.02)
@@ -71,10 +72,13 @@ def test_a_thousand_followers_get_every_byte_in_time(server: Server) -> None:
     async def everyone() -> tuple[list[bytes | BaseException], list[float]]:
         context = client_context()
         path = f"/jobs/{job_id}/out?follow=true"
-        tasks = [asyncio.create_task(follow(server.port, path, context)) for _ in range(followers)]
-        await asyncio.sleep(0)
-        # Let every follower connect before the job starts writing.
-        await _until_followers(server, followers)
+        heads = Heads()
+        tasks = [
+            asyncio.create_task(follow(server.port, path, context, heads=heads))
+            for _ in range(followers)
+        ]
+        # Every follower subscribed before the job starts writing.
+        await heads.wait_for(followers)
         server.request("POST", f"/jobs/{job_id}/stdin", raw_body=b"go\n")
         results = await asyncio.gather(*tasks, return_exceptions=True)
         latencies = []
@@ -95,22 +99,6 @@ def test_a_thousand_followers_get_every_byte_in_time(server: Server) -> None:
     print(f"follow latency with {followers} followers: p99 {p99 * 1000:.1f} ms")
     # The target is 100 ms (measured tightly in bench/); here a generous bound.
     assert p99 < 1.0, p99
-
-
-async def _until_followers(server: Server, count: int) -> None:
-    """Wait until the API holds ``count`` established client connections."""
-    api = psutil.Process(server.api_pid)
-    deadline = time.monotonic() + 60
-    while True:
-        established = [
-            c
-            for c in api.net_connections(kind="tcp")
-            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == server.port
-        ]
-        if len(established) >= count or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # the last requests are parsed and subscribed
 
 
 def _latencies(data: bytearray, arrivals: list[tuple[float, int]]) -> list[float]:
@@ -138,13 +126,15 @@ def test_a_stalled_follower_costs_bounded_memory_and_slows_nobody(tmp_path: Path
         api = psutil.Process(server.api_pid)
         rss_before = executor.memory_info().rss + api.memory_info().rss
 
-        async def reader() -> bytes:
-            result = await follow(server.port, f"/jobs/{job_id}/out?follow=true", client_context())
+        async def reader(heads: Heads) -> bytes:
+            path = f"/jobs/{job_id}/out?follow=true"
+            result = await follow(server.port, path, client_context(), heads=heads)
             return bytes(result.data)
 
         async def run() -> tuple[bytes, float]:
-            task = asyncio.create_task(reader())
-            await asyncio.sleep(0.3)
+            heads = Heads()
+            task = asyncio.create_task(reader(heads))
+            await heads.wait_for(1)
             server.request("POST", f"/jobs/{job_id}/stdin", raw_body=b"go\n")
             slowest = 0.0
             while not task.done():
