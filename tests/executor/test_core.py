@@ -303,7 +303,7 @@ def test_stdin_write_then_eof() -> None:
     async def test(ex: Executor) -> None:
         prompt = start(ex, "sh", ("-c", "echo name?; read x; echo hello $x; read y"))
         await until(lambda: output(ex, prompt) == b"name?\n")
-        assert ex.write_stdin("alice", prompt, b"ann\n", close=False) == 4
+        assert ex.write_stdin("alice", prompt, b"ann\n", close=False) == (4, False)
         await until(lambda: output(ex, prompt) == b"name?\nhello ann\n")
         assert ex.get("alice", prompt).status is JobStatus.RUNNING  # waits on its 2nd read
         ex.write_stdin("alice", prompt, b"", close=True)

@@ -72,29 +72,26 @@ def test_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "worker", "serve", "--port", str(port)],
-            capture_output=True,
-            timeout=60,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    assert result.returncode == 1
-    lines = result.stderr.decode().strip().splitlines()
+        lines = _serve_fails("--port", str(port))
     assert lines == [f"worker: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 def test_missing_users_file_is_a_one_line_error(tmp_path: Path) -> None:
+    lines = _serve_fails("--port", "1", "--users", str(tmp_path / "nope"))
+    assert len(lines) == 1 and "cannot read users file" in lines[0], lines
+
+
+def _serve_fails(*flags: str) -> list[str]:
+    """Run `worker serve` that must fail to start: exit 1; its stderr lines."""
     result = subprocess.run(
-        [sys.executable, "-m", "worker", "serve", "--port", "1", "--users", str(tmp_path / "nope")],
+        [sys.executable, "-m", "worker", "serve", *flags],
         capture_output=True,
         timeout=60,
         check=False,
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 1
-    lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and "cannot read users file" in lines[0], lines
+    return result.stderr.decode().strip().splitlines()
 
 
 def test_installed_package_finds_its_demo_material(tmp_path: Path) -> None:

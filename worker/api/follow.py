@@ -30,6 +30,15 @@ log = logging.getLogger("worker.api")
 BACKLOG = 1 << 16
 
 
+def write_frame(transport: Any, data: bytes) -> bool:
+    """Write ``data`` as one HTTP/1.1 chunk straight to the socket, if the
+    reader keeps up (little queued, not closing); else write nothing."""
+    if transport.is_closing() or transport.get_write_buffer_size() >= BACKLOG:
+        return False
+    transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+    return True
+
+
 class LiveReader:
     """A reader that has caught up: the feed writes new output to its socket
     directly, in HTTP/1.1 chunks, while it keeps up, and wakes it otherwise."""
@@ -53,7 +62,6 @@ class Feed:
         self._job_id = job_id
         self.copy = OutputBuffer(cap)
         self.done = False
-        self.error: WorkerError | None = None
         self.readers = 0
         self._news: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._live: set[LiveReader] = set()
@@ -75,8 +83,8 @@ class Feed:
                 if chunk.status.is_final and offset >= chunk.size:
                     break
                 self._announce()
-        except WorkerError as exc:
-            self.error = exc
+        except WorkerError:
+            pass  # the executor is gone (or the job): the readers' streams end
         finally:
             self.done = True
             self._announce()
@@ -99,16 +107,15 @@ class Feed:
         """One pass over the live readers: no coroutine is woken per line."""
         for reader in list(self._live):
             where, data = self.copy.read(reader.offset, MAX_OUTPUT_CHUNK)
-            transport = reader.transport
-            if self.done or transport.is_closing() or len(data) == MAX_OUTPUT_CHUNK:
-                self._live.discard(reader)
-                reader.wake()  # its coroutine sends the rest, or ends
-            elif data and transport.get_write_buffer_size() < BACKLOG:
-                transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            ended = self.done or reader.transport.is_closing()
+            fits = data and not ended and len(data) < MAX_OUTPUT_CHUNK
+            if fits and write_frame(reader.transport, data):
                 reader.offset = where + len(data)
-            elif data:
+                continue
+            if data or ended:
+                # Ended, much to send, or behind: its coroutine takes over.
                 self._live.discard(reader)
-                reader.wake()  # behind: its coroutine waits for the socket
+                reader.wake()
 
     async def news(self) -> None:
         await asyncio.shield(self._news)

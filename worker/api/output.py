@@ -13,7 +13,7 @@ from sanic.exceptions import RequestCancelled
 from sanic.response import HTTPResponse
 
 from worker.api.executor_client import ExecutorClient
-from worker.api.follow import BACKLOG, Feed, Feeds, LiveReader
+from worker.api.follow import BACKLOG, Feed, Feeds, LiveReader, write_frame
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
 STALLED_READER = 300.0
@@ -74,45 +74,43 @@ class OutputReader:
         """The output from ``offset``, live, until the job has ended and every
         byte was sent. One request however long it lasts."""
         await self.chunk(0)  # an unknown job is a 404 before anything is streamed
-        loop = asyncio.get_running_loop()
         with _no_response_timeout(request):
             async with feeds.follow(self._user, self._job_id) as feed:
                 response = await request.respond(content_type="application/octet-stream")
                 await response.send(b"")  # the headers, now: the job may be quiet a while
-                transport: Any = request.transport  # asyncio.Transport, loosely typed by Sanic
-                # Fanning one line out to a thousand readers is the hot path:
-                # where Sanic frames the body in HTTP/1.1 chunks, write the
-                # frame straight to the socket while the reader keeps up.
-                direct = _chunked(request)
-                try:
-                    # A timer only when a send may block (the reader is behind):
-                    # one that takes nothing for that long is gone.
-                    async with asyncio.timeout(None) as stall:
-                        while True:
-                            where, data = feed.copy.read(offset, MAX_OUTPUT_CHUNK)
-                            if not data:
-                                if feed.done:
-                                    break
-                                if direct:
-                                    offset = await _live(feed, offset, transport)
-                                else:
-                                    await feed.news()
-                                continue
-                            offset = where + len(data)
-                            if transport.get_write_buffer_size() < BACKLOG:
-                                if not direct:
-                                    await response.send(data)
-                                elif transport.is_closing():
-                                    return
-                                else:
-                                    transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-                                continue
-                            stall.reschedule(loop.time() + STALLED_READER)
-                            await response.send(data)
-                            stall.reschedule(None)
-                except (TimeoutError, ConnectionError, RequestCancelled):
+                with contextlib.suppress(TimeoutError, ConnectionError, RequestCancelled):
+                    await _stream(feed, offset, response, request)
+                    await response.eof()
+
+
+async def _stream(feed: Feed, offset: int, response: Any, request: Request[Any, Any]) -> None:
+    """Send the feed's bytes from ``offset`` until the job has ended."""
+    transport: Any = request.transport  # an asyncio.Transport, loosely typed by Sanic
+    # Fanning one line out to a thousand readers is the hot path: where Sanic
+    # frames the body in HTTP/1.1 chunks, frames go straight to the socket
+    # while the reader keeps up, and the feed writes them while we wait.
+    direct = _chunked(request)
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as stall:
+        while True:
+            where, data = feed.copy.read(offset, MAX_OUTPUT_CHUNK)
+            if not data:
+                if feed.done:
                     return
-                await response.eof()
+                if direct:
+                    offset = await _live(feed, offset, transport)
+                else:
+                    await feed.news()
+                continue
+            offset = where + len(data)
+            if direct and write_frame(transport, data):
+                continue
+            # A reader that takes nothing for this long is gone; the timer is
+            # armed only while a send may block.
+            behind = transport.get_write_buffer_size() >= BACKLOG
+            stall.reschedule(loop.time() + STALLED_READER if behind else None)
+            await response.send(data)
+            stall.reschedule(None)
 
 
 async def _live(feed: Feed, offset: int, transport: Any) -> int:

@@ -16,7 +16,6 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Iterable
 
 import psutil
 
@@ -30,7 +29,15 @@ from worker.executor.killer import KILL_SETTLE, KillTarget, MembersUnknown, aliv
 from worker.executor.pump import OutputPump
 from worker.executor.spawn import Spawned, SpawnError, spawn
 from worker.executor.stdin import StdinPipe
-from worker.executor.targets import JOB_ID_VARIABLE, CgroupTarget, EverythingTarget, TreeTarget
+from worker.executor.targets import (
+    JOB_ID_VARIABLE,
+    CgroupTarget,
+    EverythingTarget,
+    TreeTarget,
+    UnionTarget,
+    children,
+    process_of,
+)
 from worker.linux import direct_children, exited
 from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, RunJob
 
@@ -113,11 +120,13 @@ class Executor:
                     await job.news()
         return job
 
-    def write_stdin(self, owner: str, job_id: int, data: bytes, close: bool) -> int:
+    def write_stdin(self, owner: str, job_id: int, data: bytes, close: bool) -> tuple[int, bool]:
+        """Bytes accepted, and whether stdin is closed now."""
         job = self.get(owner, job_id)
         if job.status not in KILLABLE_STATES or job.stdin is None:
-            raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
-        return job.stdin.write(data, close)
+            raise _not_running(job)
+        accepted = job.stdin.write(data, close)
+        return accepted, not job.stdin.open
 
     async def kill(self, owner: str, job_id: int) -> JobSnapshot:
         job = self.get(owner, job_id)
@@ -127,10 +136,10 @@ class Executor:
             # within this loop step, so the job cannot end unseen in between.
             self._reap(job)  # it may have exited a moment ago
             if job.status not in KILLABLE_STATES:
-                raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
+                raise _not_running(job)
             task = self._start_kill(job, "kill")
         elif task.done():
-            raise JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
+            raise _not_running(job)
         await asyncio.shield(task)
         return job.snapshot()
 
@@ -146,13 +155,15 @@ class Executor:
             kill_tree = self._cgroups.kill_everything if self._cgroups else None
             everything = EverythingTarget(self._me, kill_tree)
         else:
-            everything = _Union(job.target for job in self._jobs.values() if job.target)
+            everything = UnionTarget(job.target for job in self._jobs.values() if job.target)
         await kill_all(everything, self._config.kill_grace)
         for job in running:
             self._reap(job)
         pending = [asyncio.ensure_future(job.ended.wait()) for job in running]
         if pending:
             await asyncio.wait(pending, timeout=KILL_SETTLE)
+            for waiter in pending:
+                waiter.cancel()
         busy = [job.kill_task for job in running if job.kill_task] + list(self._cleanups)
         await asyncio.gather(*busy, return_exceptions=True)
         for job in self._jobs.values():
@@ -210,12 +221,12 @@ class Executor:
         descendants: its children that are not job leaders."""
         pids = direct_children()
         if pids is None:
-            children = [p for p in _children(self._me) if p.pid not in self._leaders]
+            adopted = [p for p in children(self._me) if p.pid not in self._leaders]
         else:
-            children = [p for pid in pids if pid not in self._leaders if (p := _process(pid))]
-        found = list(children)
-        for child in children:
-            found.extend(_children(child, recursive=True))
+            adopted = [p for pid in pids if pid not in self._leaders if (p := process_of(pid))]
+        found = list(adopted)
+        for process in adopted:
+            found.extend(children(process, recursive=True))
         return found
 
     def _reap(self, job: Job) -> None:
@@ -226,7 +237,7 @@ class Executor:
             return
         # The leader is a zombie now, so the job's group and session IDs are
         # still its own: the last moment to see who else is in the job.
-        leftovers = self._members(job)
+        leftovers = self._has_leftovers(job)
         returncode = process.wait()
         self._leaders.discard(process.pid)
         self._reaper.unwatch(process.pid)
@@ -239,7 +250,7 @@ class Executor:
         elif not leftovers and job.kill_task is None:
             self._drop_cgroup(job)
 
-    def _members(self, job: Job) -> bool:
+    def _has_leftovers(self, job: Job) -> bool:
         if job.target is None:
             return False
         try:
@@ -285,37 +296,5 @@ class Executor:
         self._drop_cgroup(job)
 
 
-def _process(pid: int) -> psutil.Process | None:
-    try:
-        return psutil.Process(pid)
-    except (psutil.Error, OSError):
-        return None
-
-
-def _children(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
-    try:
-        return process.children(recursive=recursive)
-    except (psutil.Error, OSError):
-        return []
-
-
-class _Union:
-    """Several kill targets as one."""
-
-    def __init__(self, targets: Iterable[KillTarget]) -> None:
-        self._targets = list(targets)
-
-    def members(self) -> set[psutil.Process]:
-        found: set[psutil.Process] = set()
-        for target in self._targets:
-            with contextlib.suppress(MembersUnknown):
-                found.update(p for p in target.members() if alive(p))
-        return found
-
-    def terminate(self) -> None:
-        for target in self._targets:
-            target.terminate()
-
-    def force(self) -> None:
-        for target in self._targets:
-            target.force()
+def _not_running(job: Job) -> JobNotRunning:
+    return JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")

@@ -57,15 +57,12 @@ class ChildReaper:
 
     def _on_sigchld(self) -> None:
         if self._adopt_orphans:
-            self._reap_all()
+            reap_exited(self._claim)
             return
         for pid in [p for p in self._callbacks if p not in self._pidfds]:
             callback = self._callbacks.get(pid)
             if callback is not None:
                 callback()
-
-    def _reap_all(self) -> None:
-        reap_exited(self._claim)
 
     def _claim(self, pid: int) -> bool | None:
         callback = self._callbacks.get(pid)

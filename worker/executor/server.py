@@ -126,12 +126,10 @@ async def handle(executor: Executor, request: Request) -> Reply:
             case ListJobs():
                 return JobList(rid, tuple(executor.jobs(request.owner, request.status)))
             case WriteStdin():
-                accepted = executor.write_stdin(
+                accepted, closed = executor.write_stdin(
                     request.owner, request.job_id, request.data, request.close
                 )
-                job = executor.get(request.owner, request.job_id)
-                closed = job.stdin is None or not job.stdin.open
-                return StdinWritten(rid, job.id, accepted, closed)
+                return StdinWritten(rid, request.job_id, accepted, closed)
     except WorkerError as exc:
         return ErrorReply(rid, exc.code, exc.message)
     except Exception as exc:  # a bug must not take the executor and its jobs down

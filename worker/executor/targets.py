@@ -14,19 +14,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import psutil
 
 from worker.executor.cgroups import JobCgroup
-from worker.executor.killer import MembersUnknown, alive, signal_each
+from worker.executor.killer import KillTarget, MembersUnknown, alive, signal_each
 
 JOB_ID_VARIABLE = "WORKER_JOB_ID"
 
 Group = Callable[[], int | None]
 
 
-def _process(pid: int) -> psutil.Process | None:
+def process_of(pid: int) -> psutil.Process | None:
     try:
         return psutil.Process(pid)
     except (psutil.Error, OSError):
@@ -52,7 +52,7 @@ class CgroupTarget:
             pids = self.cgroup.pids()
         except OSError as exc:  # out of descriptors, say: not "empty"
             raise MembersUnknown(str(exc)) from exc
-        found = (_process(pid) for pid in pids)
+        found = (process_of(pid) for pid in pids)
         self._known = {p for p in found if p is not None}
         return set(self._known)
 
@@ -137,7 +137,7 @@ class EverythingTarget:
         self._kill_tree = kill_tree
 
     def members(self) -> set[psutil.Process]:
-        return {p for p in descendants(self._executor) if alive(p)}
+        return {p for p in children(self._executor, recursive=True) if alive(p)}
 
     def terminate(self) -> None:
         signal_each(self.members(), signal.SIGTERM)
@@ -148,8 +148,30 @@ class EverythingTarget:
         signal_each(self.members(), signal.SIGKILL)
 
 
-def descendants(process: psutil.Process) -> list[psutil.Process]:
+class UnionTarget:
+    """Several kill targets as one."""
+
+    def __init__(self, targets: Iterable[KillTarget]) -> None:
+        self._targets = list(targets)
+
+    def members(self) -> set[psutil.Process]:
+        found: set[psutil.Process] = set()
+        for target in self._targets:
+            with contextlib.suppress(MembersUnknown):
+                found.update(p for p in target.members() if alive(p))
+        return found
+
+    def terminate(self) -> None:
+        for target in self._targets:
+            target.terminate()
+
+    def force(self) -> None:
+        for target in self._targets:
+            target.force()
+
+
+def children(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
     try:
-        return process.children(recursive=True)
+        return process.children(recursive=recursive)
     except (psutil.Error, OSError):
         return []
