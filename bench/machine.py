@@ -33,23 +33,16 @@ def describe() -> dict[str, str | int]:
 
 def job_cgroups_in_use(executor_pid: int) -> bool:
     """Whether this executor made its per-job cgroup v2 tree (else it tracks
-    jobs by session and descent)."""
-    mount = None
+    jobs by session and descent): it holds the tree's directory open (its
+    lock) for its whole life."""
     try:
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            fields = line.split(" - ", 1)
-            if len(fields) == 2 and fields[1].split()[0] == "cgroup2":
-                mount = Path(fields[0].split()[4])
-                break
-        own = ""
-        for line in Path(f"/proc/{executor_pid}/cgroup").read_text().splitlines():
-            if line.startswith("0::"):
-                own = line[3:].lstrip("/")
+        links = [
+            os.readlink(f"/proc/{executor_pid}/fd/{fd}")
+            for fd in os.listdir(f"/proc/{executor_pid}/fd")
+        ]
     except OSError:
         return False
-    if mount is None:
-        return False
-    return (mount / own / f"worker-executor-{executor_pid}").is_dir()
+    return any(Path(link).name.startswith("worker.") for link in links)
 
 
 def code_version() -> str:

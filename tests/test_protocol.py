@@ -28,6 +28,8 @@ from worker.protocol import (
     ListJobs,
     Message,
     OutputChunk,
+    Ping,
+    Pong,
     ProtocolError,
     ReadOutput,
     RunJob,
@@ -106,6 +108,8 @@ MESSAGES: list[Message] = [
     WriteStdin(request_id=17, owner="alice", job_id=3, data=b"yes\n\0", close=True),
     JobList(request_id=18, jobs=(SNAPSHOT, SNAPSHOT)),
     StdinWritten(request_id=19, job_id=3, accepted=5, closed=True),
+    Ping(request_id=20),
+    Pong(request_id=21),
 ]
 
 
@@ -168,7 +172,7 @@ def test_round_trip_keeps_job_status_as_enum() -> None:
 
 def test_every_message_class_is_covered() -> None:
     assert {type(m) for m in MESSAGES} == set(get_args(Message))
-    assert len(get_args(Message)) == 13
+    assert len(get_args(Message)) == 15
 
 
 class _SystemCall:

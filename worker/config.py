@@ -15,6 +15,18 @@ DEFAULT_KILL_GRACE = 5.0
 DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_RATE_LIMIT_MS = 100
 DEFAULT_MAX_OUTPUT = 64 << 20
+# The executor answers in milliseconds; one silent for this long is stalled.
+DEFAULT_EXECUTOR_TIMEOUT = 10.0
+# The API's front door (worker/api/frontdoor.py): open connections, in total
+# and per peer address, and how long a client may take to say what it wants.
+DEFAULT_MAX_CONNECTIONS = 4096
+DEFAULT_MAX_CONNECTIONS_PER_PEER = 2048
+DEFAULT_MAX_CONNECTIONS_PER_USER = 2048
+DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_MIN_BODY_RATE = 16 << 10  # bytes/s, once DEFAULT_BODY_GRACE has passed
+DEFAULT_BODY_GRACE = 5.0
+DEFAULT_KEEP_ALIVE_TIMEOUT = 30.0
 # Beyond these a run request is refused, not truncated: the kernel's own
 # ARG_MAX would refuse much the same at exec time, with a worse message.
 MAX_ARGS = 4096
@@ -39,7 +51,16 @@ class ApiConfig:
     max_body: int = DEFAULT_MAX_BODY
     rate_limit_ms: int = DEFAULT_RATE_LIMIT_MS
     response_timeout: float = 60.0
+    executor_timeout: float = DEFAULT_EXECUTOR_TIMEOUT
     max_output: int = DEFAULT_MAX_OUTPUT  # cap of the copy kept for live followers
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connections_per_peer: int = DEFAULT_MAX_CONNECTIONS_PER_PEER
+    max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    min_body_rate: int = DEFAULT_MIN_BODY_RATE
+    body_grace: float = DEFAULT_BODY_GRACE
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
 
     @property
     def url(self) -> str:

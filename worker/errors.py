@@ -102,6 +102,30 @@ class StdinUnavailable(WorkerError):
     http_status = 409
 
 
+class ExecutorTimeout(WorkerError):
+    """The executor did not answer in time. The request it carried had a
+    deadline, so it will not take effect later either: retrying is safe."""
+
+    code = "executor_timeout"
+    http_status = 503
+    retry_after_ms = 1000
+
+
+class RequestExpired(WorkerError):
+    """The executor got a request after its deadline and refused it (the API
+    had stopped waiting for the answer by then)."""
+
+    code = "request_expired"
+    http_status = 503
+
+
+class IdempotencyConflict(WorkerError):
+    """An Idempotency-Key that made one request was sent with another."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+
 class KillFailed(WorkerError):
     """Some process of the job could not be confirmed gone (the host refused:
     out of descriptors, say). Retrying the kill is safe."""
@@ -125,6 +149,9 @@ _BY_CODE: dict[str, type[WorkerError]] = {
         ConfigError,
         StdinUnavailable,
         KillFailed,
+        ExecutorTimeout,
+        RequestExpired,
+        IdempotencyConflict,
     )
 }
 

@@ -2,6 +2,9 @@
 
 Messages are frozen dataclasses, framed as an 8-byte length and a pickle. The
 unpickler accepts only the classes defined here, so nothing else can cross.
+The encoding is the same on every supported Python: pickle protocol 5 is
+fixed, every class here says exactly how it is rebuilt (``cls(*fields)``,
+the enum by its value), and a test pins the bytes of each message type.
 Every request carries a ``request_id`` chosen by the API; the reply carries the
 same id, which lets many requests be in flight at once on one pipe.
 
@@ -20,10 +23,14 @@ from dataclasses import dataclass
 # A single reply never carries more output than this, so a large output is
 # fetched in several round trips and neither side holds the pipe for long.
 MAX_OUTPUT_CHUNK = 1 << 20
+# A ``WatchOutput`` is answered within this many seconds, news or not.
+WATCH_TIMEOUT = 30.0
 # Far above any legitimate message; a larger length means a corrupt stream.
 MAX_FRAME = 64 << 20
 
 _HEADER = struct.Struct("!Q")
+# Fixed, not HIGHEST_PROTOCOL: both ends must agree whatever Python they run.
+PICKLE_PROTOCOL = 5
 
 
 class JobStatus(enum.StrEnum):
@@ -35,6 +42,12 @@ class JobStatus(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self in FINAL_STATES
+
+    def __reduce_ex__(self, protocol: object) -> tuple[type[JobStatus], tuple[str]]:
+        # By value, as newer Pythons do. Older 3.11 releases (Debian 12's
+        # 3.11.2) pickle members as getattr(cls, name), which the
+        # restricted unpickler rightly refuses.
+        return (JobStatus, (self._value_,))
 
 
 ACTIVE_STATES = frozenset({JobStatus.RUNNING})
@@ -56,6 +69,12 @@ class _Wire:
 # --- requests (API -> executor) ---------------------------------------------
 
 
+# Requests that change something carry a ``deadline`` (``time.monotonic()``,
+# which is the same clock in every process of a host): the API stops waiting
+# for the reply then, so the executor refuses the request once it is past,
+# and a request the API gave up on never takes effect later. 0: none.
+
+
 @dataclass(frozen=True, slots=True)
 class RunJob(_Wire):
     request_id: int
@@ -65,6 +84,9 @@ class RunJob(_Wire):
     timeout: float | None = None  # seconds; killed (reason "timeout") past it
     env: tuple[tuple[str, str], ...] = ()  # added to the server's environment
     cwd: str | None = None
+    deadline: float = 0.0
+    # A retry with the same key (same owner, same request) gets the same job.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +122,19 @@ class KillJob(_Wire):
     request_id: int
     owner: str
     job_id: int
+    deadline: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class ListJobs(_Wire):
+    """A page of the owner's jobs, newest first: up to ``limit`` with an ID
+    below ``before`` (None: from the newest)."""
+
     request_id: int
     owner: str
     status: JobStatus | None = None
+    limit: int = 100
+    before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +144,17 @@ class WriteStdin(_Wire):
     job_id: int
     data: bytes
     close: bool = False
+    deadline: float = 0.0
 
 
-Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | WriteStdin
+@dataclass(frozen=True, slots=True)
+class Ping(_Wire):
+    """Is the executor answering? (health checks)"""
+
+    request_id: int
+
+
+Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | WriteStdin | Ping
 
 
 # --- replies (executor -> API) ----------------------------------------------
@@ -145,6 +181,7 @@ class JobSnapshot(_Wire):
 class JobCreated(_Wire):
     request_id: int
     job_id: int
+    existing: bool = False  # an earlier request with the same idempotency key made it
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +216,7 @@ class OutputChunk(_Wire):
 class JobList(_Wire):
     request_id: int
     jobs: tuple[JobSnapshot, ...]
+    next_before: int | None = None  # where the next page starts; None: no more
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +236,12 @@ class ErrorReply(_Wire):
     message: str
 
 
-Reply = JobCreated | JobInfo | OutputChunk | JobList | StdinWritten | ErrorReply
+@dataclass(frozen=True, slots=True)
+class Pong(_Wire):
+    request_id: int
+
+
+Reply = JobCreated | JobInfo | OutputChunk | JobList | StdinWritten | Pong | ErrorReply
 Message = Request | Reply
 
 _ALLOWED = frozenset(
@@ -212,12 +255,14 @@ _ALLOWED = frozenset(
         KillJob,
         ListJobs,
         WriteStdin,
+        Ping,
         JobSnapshot,
         JobCreated,
         JobInfo,
         OutputChunk,
         JobList,
         StdinWritten,
+        Pong,
         ErrorReply,
     )
 )
@@ -235,7 +280,7 @@ class _Unpickler(pickle.Unpickler):
 
 
 def encode(message: Message) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = pickle.dumps(message, protocol=PICKLE_PROTOCOL)
     return _HEADER.pack(len(payload)) + payload
 
 

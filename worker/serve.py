@@ -24,9 +24,10 @@ import psutil
 
 from worker.api.process import FAILED, READY, start_api
 from worker.config import ServeConfig
-from worker.executor.cgroups import stale_tree
-from worker.executor.killer import KILL_SETTLE, alive
+from worker.executor import cgroups
+from worker.executor.killer import kill_all_now
 from worker.executor.process import start_executor
+from worker.executor.targets import DescendantsTarget
 from worker.linux import become_subreaper, reap_exited
 
 # Beyond the executor's own kill grace, how long children get to exit cleanly.
@@ -175,36 +176,20 @@ def _stop(children: _Children, timeout: float) -> None:
 
 def _kill_leftovers(children: _Children, grace: float) -> None:
     """Job processes that outlived the executor are ours now (subreaper):
-    TERM, grace, KILL, and reap them; then remove the dead executor's job
-    cgroups. Everything we started goes, except multiprocessing's own
-    resource tracker, which exits with us."""
-    executor_pid = children.executor.pid
-    cgroups = None
-    if executor_pid is not None and not children.executor.is_alive():
-        cgroups = stale_tree(executor_pid)
-    me = psutil.Process()
+    TERM, grace, KILL, and reap them, with the kill engine the executor
+    uses. If the executor died, its cgroup tree is dead too (its lock is
+    free): whatever left our process tree is found there. Everything we
+    started goes, except the API if it still runs and multiprocessing's
+    own resource tracker, which exits with us."""
     keep = {children.api.pid} if children.api.is_alive() else set()
     keep.add(getattr(resource_tracker._resource_tracker, "_pid", None))
-
-    def leftovers() -> list[psutil.Process]:
-        try:
-            found = [p for p in me.children(recursive=True) if p.pid not in keep]
-        except psutil.Error:
-            return []
-        return [p for p in found if alive(p)]
-
-    for sig, wait_for in ((signal.SIGTERM, grace), (signal.SIGKILL, KILL_SETTLE)):
-        if sig == signal.SIGKILL and cgroups is not None:
-            cgroups.kill_everything()  # even what left our tree
-        for process in leftovers():
-            with contextlib.suppress(psutil.Error):
-                process.send_signal(sig)
-        deadline = time.monotonic() + wait_for
-        while leftovers() and time.monotonic() < deadline:
-            children.reap_orphans()
-            time.sleep(0.05)
-        children.reap_orphans()
-        if not leftovers():
-            break
-    if cgroups is not None:
-        cgroups.remove()
+    trees = []
+    if children.executor.exitcode not in (None, 0):
+        where = cgroups.home()
+        trees = cgroups.dead_trees(where) if where is not None else []
+    target = DescendantsTarget(psutil.Process(), {pid for pid in keep if pid}, trees)
+    try:
+        kill_all_now(target, grace, reap=children.reap_orphans)
+    finally:
+        for tree in trees:
+            tree.remove()

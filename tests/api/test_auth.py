@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from pathlib import Path
 
 import bcrypt
@@ -12,10 +13,15 @@ import pytest
 from worker.api.auth import (
     BAD_CREDENTIALS,
     MAX_PASSWORD_BYTES,
+    QUEUE_FULL_RETRY_MS,
     Authenticator,
     UserStore,
     parse_basic,
 )
+from worker.api.backoff import Backoff
+from worker.api.checkpool import CheckPool
+from worker.api.credentials import CredentialCache
+from worker.api.fairqueue import FairQueue
 from worker.errors import ConfigError, RateLimited, Unauthorized
 from worker.resources import DEMO_USERS, demo_file
 
@@ -252,9 +258,16 @@ def test_verified_credentials_skip_bcrypt_and_wrong_ones_are_never_cached(
     assert calls == [("alice", b"wonderland"), ("alice", b"wrong"), ("alice", b"wrong")]
 
 
+def pool(per_name: int = 2, per_source: int = 8, workers: int = 1) -> CheckPool:
+    """A pool whose sources never rest after a failure (rests have tests of
+    their own), so these tests run at bcrypt's speed."""
+    queue: FairQueue[object] = FairQueue(per_name=per_name, per_source=per_source)
+    return CheckPool(workers, queue, rest=Backoff(free=10**6))  # type: ignore[arg-type]
+
+
 def test_a_flood_of_checks_beyond_the_queue_is_turned_away(store: UserStore) -> None:
     async def main() -> list[BaseException | str]:
-        auth = Authenticator(store, workers=1, max_waiting=2)
+        auth = Authenticator(store, pool=pool(per_name=2), backoff=Backoff(free=100))
         try:
             attempts = [auth.authenticate(basic("alice", f"guess{i}")) for i in range(10)]
             return await asyncio.gather(*attempts, return_exceptions=True)
@@ -267,7 +280,126 @@ def test_a_flood_of_checks_beyond_the_queue_is_turned_away(store: UserStore) -> 
     # One running plus two waiting get a real check; the rest are refused
     # before any bcrypt work.
     assert len(refused) == 3 and len(limited) == 7
-    assert all(r.retry_after_ms >= 1000 for r in limited)
+    assert all(r.retry_after_ms == QUEUE_FULL_RETRY_MS for r in limited)
+
+
+class Source:
+    """Stands for the gate's source lookup: says who asks, counts the asking."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.asked = 0
+
+    def __call__(self) -> str:
+        self.asked += 1
+        return self.name
+
+
+def counting(store: UserStore, calls: list[tuple[str, bytes]]) -> None:
+    real_check = store.check
+
+    def counting_check(user: str, password: bytes) -> bool:
+        calls.append((user, password))
+        return real_check(user, password)
+
+    store.check = counting_check  # type: ignore[method-assign]
+
+
+def test_repeated_failures_put_only_that_source_and_name_in_back_off() -> None:
+    store = UserStore({"alice": hashed(b"wonderland"), "bob": hashed(b"builder")})
+    calls: list[tuple[str, bytes]] = []
+    counting(store, calls)
+    attacker, victim = Source("uid 65534"), Source("uid 1000")
+
+    async def main() -> None:
+        auth = Authenticator(
+            store, pool=pool(), backoff=Backoff(free=3, first_wait=60, longest_wait=60)
+        )
+        try:
+            # Three failures are free; the fourth starts a wait.
+            for n in range(4):
+                with pytest.raises(Unauthorized):
+                    await auth.authenticate(basic("alice", f"guess{n}"), attacker)
+            for n in range(5):
+                with pytest.raises(RateLimited) as refused:
+                    await auth.authenticate(basic("alice", f"more{n}"), attacker)
+                assert 59_000 < refused.value.retry_after_ms <= 60_000
+            assert len(calls) == 4  # no bcrypt at all while waiting
+            # Another uid logs in as alice, and the attacker still tries bob.
+            assert await auth.authenticate(basic("alice", "wonderland"), victim) == "alice"
+            with pytest.raises(Unauthorized):
+                await auth.authenticate(basic("bob", "guess"), attacker)
+        finally:
+            auth.close()
+
+    asyncio.run(main())
+
+
+def test_hanging_up_before_the_answer_still_counts_the_failure() -> None:
+    store = UserStore({"alice": hashed(b"wonderland")})
+    attacker = Source("uid 65534")
+
+    async def main() -> None:
+        auth = Authenticator(store, pool=pool(), backoff=Backoff(free=2, first_wait=60))
+        try:
+            for n in range(3):
+                attempt = asyncio.ensure_future(
+                    auth.authenticate(basic("alice", f"guess{n}"), attacker)
+                )
+                await asyncio.sleep(0)  # the check is queued
+                attempt.cancel()  # the client hung up
+                with contextlib.suppress(asyncio.CancelledError):
+                    await attempt
+                while auth._checks:  # its bcrypt check still runs to the end
+                    await asyncio.sleep(0.01)
+            with pytest.raises(RateLimited):
+                await auth.authenticate(basic("alice", "guess9"), attacker)
+        finally:
+            auth.close()
+
+    asyncio.run(main())
+
+
+def test_verified_credentials_pass_even_from_a_source_in_back_off() -> None:
+    store = UserStore({"alice": hashed(b"wonderland")})
+    attacker = Source("uid 1000")
+
+    async def main() -> None:
+        auth = Authenticator(store, pool=pool(), backoff=Backoff(free=0, first_wait=60))
+        try:
+            assert await auth.authenticate(basic("alice", "wonderland"), attacker) == "alice"
+            with pytest.raises(Unauthorized):
+                await auth.authenticate(basic("alice", "guess"), attacker)
+            with pytest.raises(RateLimited):
+                await auth.authenticate(basic("alice", "guess"), attacker)
+            # The same uid, the same name: but these credentials are verified.
+            asked = attacker.asked
+            assert await auth.authenticate(basic("alice", "wonderland"), attacker) == "alice"
+            assert attacker.asked == asked  # no source lookup was even needed
+        finally:
+            auth.close()
+
+    asyncio.run(main())
+
+
+def test_a_success_clears_the_back_off() -> None:
+    store = UserStore({"alice": hashed(b"wonderland")})
+    me = Source("uid 1000")
+
+    async def main() -> None:
+        auth = Authenticator(
+            store, cache=CredentialCache(ttl=0.0), pool=pool(), backoff=Backoff(free=2)
+        )
+        try:
+            for attempt in range(4):
+                for _ in range(2):  # two typos: still free
+                    with pytest.raises(Unauthorized):
+                        await auth.authenticate(basic("alice", "typo"), me)
+                assert await auth.authenticate(basic("alice", "wonderland"), me) == "alice", attempt
+        finally:
+            auth.close()
+
+    asyncio.run(main())
 
 
 def test_authenticate_returns_user(store: UserStore) -> None:
@@ -309,7 +441,7 @@ def test_simultaneous_logins_with_the_same_credentials_share_one_check(
     store.check = counting_check  # type: ignore[method-assign]
 
     async def main() -> list[str]:
-        auth = Authenticator(store, workers=1, max_waiting=2)
+        auth = Authenticator(store, pool=pool(per_name=1))
         try:
             logins = [auth.authenticate(basic("alice", "wonderland")) for _ in range(20)]
             return await asyncio.gather(*logins)

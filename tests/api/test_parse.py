@@ -239,3 +239,32 @@ def test_offset_and_status_filter() -> None:
     assert parse.status_filter(None) is None
     with pytest.raises(BadRequest, match="must be one of"):
         parse.status_filter("done")
+
+
+def test_limit_cursor_and_idempotency_key() -> None:
+    assert parse.limit(None, 100, 1000) == 100
+    assert parse.limit("1", 100, 1000) == 1
+    assert parse.limit("1000", 100, 1000) == 1000
+    assert parse.cursor(None) is None
+    assert parse.cursor("42") == 42
+    assert parse.idempotency_key(None) is None
+    assert parse.idempotency_key("run-7f3a") == "run-7f3a"
+    assert parse.idempotency_key("k" * parse.MAX_IDEMPOTENCY_KEY) is not None
+
+
+@pytest.mark.parametrize("raw", ["0", "1001", "-1", "ten", "", "1e3", " 5"])
+def test_bad_limit(raw: str) -> None:
+    with pytest.raises(BadRequest, match="'limit' must be a whole number from 1 to 1000"):
+        parse.limit(raw, 100, 1000)
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "-3", "1.5"])
+def test_bad_cursor(raw: str) -> None:
+    with pytest.raises(BadRequest, match="'cursor'"):
+        parse.cursor(raw)
+
+
+@pytest.mark.parametrize("raw", ["", "has space", "tab\t", "é", "k" * 256, "nul\0"])
+def test_bad_idempotency_key(raw: str) -> None:
+    with pytest.raises(BadRequest, match="Idempotency-Key"):
+        parse.idempotency_key(raw)

@@ -12,7 +12,13 @@ import psutil
 import pytest
 
 from worker.config import ExecutorConfig
-from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning, StdinUnavailable
+from worker.errors import (
+    ExecutorUnavailable,
+    IdempotencyConflict,
+    JobNotFound,
+    JobNotRunning,
+    StdinUnavailable,
+)
 from worker.executor.core import Executor
 from worker.protocol import JobStatus, RunJob
 
@@ -46,7 +52,9 @@ async def finished(executor: Executor, job_id: int) -> JobStatus:
 
 
 def start(ex: Executor, command: str, args: tuple[str, ...] = (), **options: Any) -> int:
-    return ex.run(RunJob(0, "alice", command, args, **options))
+    job_id, existing = ex.run(RunJob(0, "alice", command, args, **options))
+    assert not existing
+    return job_id
 
 
 def alive(pid: int) -> bool:
@@ -355,10 +363,10 @@ def test_jobs_lists_only_the_owners_newest_first() -> None:
         ex.run(RunJob(0, "bob", "true", ()))
         second = start(ex, "sleep", ("30",))
         await finished(ex, first)
-        assert [j.id for j in ex.jobs("alice")] == [second, first]
-        assert [j.id for j in ex.jobs("alice", JobStatus.RUNNING)] == [second]
-        assert [j.id for j in ex.jobs("alice", JobStatus.COMPLETED)] == [first]
-        assert [j.owner for j in ex.jobs("bob")] == ["bob"]
+        assert [j.id for j in ex.jobs("alice")[0]] == [second, first]
+        assert [j.id for j in ex.jobs("alice", JobStatus.RUNNING)[0]] == [second]
+        assert [j.id for j in ex.jobs("alice", JobStatus.COMPLETED)[0]] == [first]
+        assert [j.owner for j in ex.jobs("bob")[0]] == ["bob"]
 
     run(test)
 
@@ -366,11 +374,28 @@ def test_jobs_lists_only_the_owners_newest_first() -> None:
 def test_a_watch_on_a_silent_job_is_answered_in_bounded_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("worker.executor.core.WATCH_TIMEOUT", 0.2)
+    monkeypatch.setattr("worker.protocol.WATCH_TIMEOUT", 0.2)
 
     async def test(ex: Executor) -> None:
         job_id = start(ex, "sleep", ("30",))
         job = await asyncio.wait_for(ex.watch("alice", job_id, 0, 1024), 5)
         assert job.status is JobStatus.RUNNING and job.output.size == 0
+
+    run(test)
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_same_job() -> None:
+    async def test(ex: Executor) -> None:
+        first, existing = ex.run(RunJob(0, "alice", "true", (), idempotency_key="k1"))
+        assert not existing
+        again, existing = ex.run(RunJob(1, "alice", "true", (), idempotency_key="k1"))
+        assert (again, existing) == (first, True)
+        # Another owner's key is another key; no key, a new job each time.
+        bobs, existing = ex.run(RunJob(2, "bob", "true", (), idempotency_key="k1"))
+        assert bobs != first and not existing
+        assert start(ex, "true") != start(ex, "true")
+        with pytest.raises(IdempotencyConflict, match="different request"):
+            ex.run(RunJob(3, "alice", "false", (), idempotency_key="k1"))
+        await finished(ex, first)
 
     run(test)

@@ -36,7 +36,11 @@ def test_echo_completes_with_its_output(server: Server) -> None:
     assert server.request("GET", f"/jobs/{job_id}/out").json() == {
         "id": job_id,
         "output": "Hello, world!\n",
+        "offset": 0,
+        "next_offset": 14,
+        "size": 14,
         "truncated_bytes": 0,
+        "complete": True,
     }
 
 
@@ -201,3 +205,10 @@ def test_jobs_start_with_default_signal_dispositions(server: Server) -> None:
     ignored = int(server.output(job_id).split()[1], 16)
     for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE, signal.SIGTERM):
         assert not ignored & (1 << (signum - 1)), signum
+
+
+def test_health_needs_no_credentials_and_says_ok(server: Server) -> None:
+    reply = server.request("GET", "/health", user=None)
+    assert (reply.status, reply.json()) == (200, {"status": "ok"})
+    done = server.cli("health")
+    assert (done.returncode, done.stdout) == (0, b"ok\n"), done.stderr

@@ -46,8 +46,22 @@ def test_json_flag_prints_the_api_reply(server: Server) -> None:
     assert json.loads(server.cli("out", str(job_id), "--json").stdout) == {
         "id": job_id,
         "output": "hi\n",
+        "offset": 0,
+        "next_offset": 3,
+        "size": 3,
         "truncated_bytes": 0,
+        "complete": True,
     }
+
+
+def test_json_out_prints_every_page_as_a_line(server: Server) -> None:
+    job_id = server.run_job("head", "-c", str(2 * 1024 * 1024 + 5), "/dev/zero")
+    server.wait_final(job_id)
+    lines = server.cli("--json", "out", str(job_id)).stdout.splitlines()
+    pages = [json.loads(line) for line in lines]
+    assert [page["offset"] for page in pages] == [0, 1 << 20, 2 << 20]
+    assert [page["complete"] for page in pages] == [False, False, True]
+    assert sum(len(page["output"]) for page in pages) == 2 * 1024 * 1024 + 5
 
 
 def test_out_when_piped_is_exactly_the_bytes_written(server: Server) -> None:

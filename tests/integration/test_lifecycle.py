@@ -139,6 +139,9 @@ def test_executor_death_kills_its_jobs_and_the_api_says_503(tmp_path: Path) -> N
         reply = server.request("GET", f"/jobs/{stubborn}/status")
         assert reply.status == 503
         assert "executor" in reply.json()["error"]
+        health = server.request("GET", "/health", user=None)
+        assert health.status == 503
+        assert "executor" in health.json()["error"]
         assert server.process.wait(30) == 1
         assert wait_gone([*jobs, server.api_pid]) == []
         assert "executor process exited unexpectedly" in server.stderr_path.read_text()

@@ -1,5 +1,7 @@
 """Only loopback peers are served: a real remote peer, over a veth pair between two
-network namespaces, gets 403 whatever forwarded headers or SANIC_ proxy settings say.
+network namespaces, is closed as soon as it connects, before any TLS byte, whatever
+it sends (a TLS hello, a plain request with forwarded headers claiming loopback,
+junk, nothing) and whatever SANIC_ proxy settings say.
 
 Needs root and iproute2; skips with the reason otherwise. All traffic stays on the
 TEST-NET-1 addresses (192.0.2.0/24) inside the namespaces made here, or loopback.
@@ -23,22 +25,60 @@ import pytest
 from tests.integration.conftest import CA, free_port, stop_server, wait_listening
 
 SERVER_IP, CLIENT_IP = "192.0.2.1", "192.0.2.2"
-REFUSED = {"error": "only local requests are accepted"}
 PROXY_ENV = {
     "SANIC_PROXIES_COUNT": "1",
     "SANIC_REAL_IP_HEADER": "x-forwarded-for",
     "SANIC_FORWARDED_SECRET": "x",
 }
-SPOOFS: list[dict[str, str]] = [
-    {},
-    {"X-Forwarded-For": "127.0.0.1"},
-    {"Forwarded": "for=127.0.0.1"},
-    {"Forwarded": "for=127.0.0.1;secret=x", "X-Forwarded-For": "127.0.0.1"},
-    {"X-Real-IP": "127.0.0.1"},
-]
+# Far longer than closing at accept takes: a close within it is not a timeout.
+HANDSHAKE_TIMEOUT = 30
+PAYLOADS = ["tls-hello", "plain-request-claiming-loopback", "junk", "nothing"]
 
-# Run inside a namespace: one HTTPS request trusting only the demo CA, checking the
-# name "localhost" (a SAN of the demo certificate) whatever address is dialled.
+# Run inside a namespace: connect, send one payload, then read everything the server
+# sends until it closes. The TLS hello is a real one (from an SSLObject trusting only
+# the demo CA), sent by hand so that every byte coming back is seen.
+PROBE = """
+import json, os, socket, ssl, sys, time
+host, port, ca, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+raw = socket.create_connection((host, port), timeout=10)
+local = raw.getsockname()[0]
+started = time.monotonic()
+if payload == "tls-hello":
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    context = ssl.create_default_context(cafile=ca)
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    data = outgoing.read()
+elif payload == "plain-request-claiming-loopback":
+    data = (b"GET /jobs HTTP/1.1\\r\\nHost: localhost\\r\\nX-Forwarded-For: 127.0.0.1\\r\\n"
+            b"Forwarded: for=127.0.0.1;secret=x\\r\\nX-Real-IP: 127.0.0.1\\r\\n\\r\\n")
+elif payload == "junk":
+    data = os.urandom(512)
+else:
+    data = b""
+sent = 0
+received = b""
+try:
+    if data:
+        raw.sendall(data)
+        sent = len(data)
+    while chunk := raw.recv(65536):
+        received += chunk
+    outcome = "closed"
+except ConnectionResetError:
+    outcome = "reset"
+except BrokenPipeError:
+    outcome = "reset"
+except TimeoutError:
+    outcome = "still open"
+print(json.dumps({"local": local, "sent": sent, "received": len(received),
+                  "outcome": outcome, "seconds": time.monotonic() - started}))
+"""
+
+# The same, but a whole HTTPS request over loopback: the control.
 CLIENT = """
 import base64, http.client, json, socket, ssl, sys
 host, port, ca, headers = sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
@@ -117,7 +157,8 @@ def serve_in(namespace: str, host: str, tmp_path: Path, env: dict[str, str]) -> 
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
             ["ip", "netns", "exec", namespace, sys.executable, "-m", "worker", "serve",
-             "--host", host, "--port", str(port), "--rate-limit-ms", "0"],
+             "--host", host, "--port", str(port), "--rate-limit-ms", "0",
+             "--handshake-timeout", str(HANDSHAKE_TIMEOUT)],
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -129,15 +170,28 @@ def serve_in(namespace: str, host: str, tmp_path: Path, env: dict[str, str]) -> 
     return NsServer(process, host, port, stderr_path)
 
 
-def request_from(namespace: str, server: NsServer, headers: dict[str, str]) -> dict[str, Any]:
+def run_in(namespace: str, script: str, *args: str) -> dict[str, Any]:
     result = subprocess.run(
-        ["ip", "netns", "exec", namespace, sys.executable, "-c", CLIENT,
-         server.host, str(server.port), str(CA), json.dumps(headers)],
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", script, *args],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     reply: dict[str, Any] = json.loads(result.stdout)
     return reply
+
+
+def probe_from(namespace: str, server: NsServer, payload: str) -> dict[str, Any]:
+    return run_in(namespace, PROBE, server.host, str(server.port), str(CA), payload)
+
+
+def request_from(namespace: str, server: NsServer, headers: dict[str, str]) -> dict[str, Any]:
+    return run_in(namespace, CLIENT, server.host, str(server.port), str(CA), json.dumps(headers))
+
+
+def assert_closed_at_accept(reply: dict[str, Any]) -> None:
+    assert reply["received"] == 0, reply  # not one byte: no TLS, no HTTP answer
+    assert reply["outcome"] in ("closed", "reset"), reply
+    assert reply["seconds"] < HANDSHAKE_TIMEOUT / 3, reply  # closed, not timed out
 
 
 @pytest.fixture(scope="module", params=["plain", "sanic-proxy-env"])
@@ -150,32 +204,44 @@ def remote_server(
     stop_server(server.process)
 
 
-@pytest.mark.parametrize("headers", SPOOFS, ids=lambda h: "+".join(h) or "no-headers")
-def test_a_remote_peer_gets_403(
-    netns: Namespaces, remote_server: NsServer, headers: dict[str, str]
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_remote_peer_is_closed_before_any_tls(
+    netns: Namespaces, remote_server: NsServer, payload: str
 ) -> None:
-    reply = request_from(netns.client, remote_server, dict(headers))
+    reply = probe_from(netns.client, remote_server, payload)
     assert reply["local"] == CLIENT_IP  # it really came over the veth pair
-    assert reply["status"] == 403, reply
-    assert json.loads(reply["body"]) == REFUSED
+    assert_closed_at_accept(reply)
 
 
-@pytest.mark.parametrize("headers", SPOOFS[:2], ids=["no-headers", "X-Forwarded-For"])
+@pytest.mark.parametrize("payload", PAYLOADS[:2])
 def test_the_servers_own_non_loopback_address_is_not_local(
-    netns: Namespaces, remote_server: NsServer, headers: dict[str, str]
+    netns: Namespaces, remote_server: NsServer, payload: str
 ) -> None:
-    reply = request_from(netns.server, remote_server, dict(headers))
+    reply = probe_from(netns.server, remote_server, payload)
     assert reply["local"] == SERVER_IP
-    assert (reply["status"], json.loads(reply["body"])) == (403, REFUSED)
+    assert_closed_at_accept(reply)
+
+
+def test_the_server_stays_up_for_local_clients_after_remote_ones(
+    netns: Namespaces, remote_server: NsServer
+) -> None:
+    for payload in PAYLOADS:
+        assert_closed_at_accept(probe_from(netns.client, remote_server, payload))
+    assert remote_server.process.poll() is None
+    errors = remote_server.stderr_path.read_text(errors="replace")
+    assert "Traceback" not in errors, errors
 
 
 def test_control_loopback_inside_the_namespace_is_served(netns: Namespaces, tmp_path: Path) -> None:
-    """The same client script over loopback gets past the check (404: no job 1 yet)."""
+    """Over loopback the probe gets a TLS answer, and a whole request gets past the
+    check (404: no job 1 yet)."""
     server = serve_in(netns.server, "127.0.0.1", tmp_path, PROXY_ENV)
     try:
+        hello = probe_from(netns.server, server, "tls-hello")
         reply = request_from(netns.server, server, {"X-Forwarded-For": CLIENT_IP})
     finally:
         stop_server(server.process)
+    assert hello["received"] > 0, hello  # the server's hello: the probe can tell
     assert reply["local"] == "127.0.0.1"
     assert reply["status"] == 404, reply
     assert json.loads(reply["body"]) == {"error": "job 1 not found"}

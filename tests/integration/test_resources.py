@@ -106,9 +106,10 @@ def test_output_is_capped_and_the_server_stays_responsive(tmp_path: Path) -> Non
             slowest = max(slowest, time.monotonic() - started)
         assert server.status(writer)["status"] == "completed"
         growth = executor.memory_info().rss - before
-        reply = server.request("GET", f"/jobs/{writer}/out").json()
+        reply = server.request("GET", f"/jobs/{writer}/out?limit={cap}").json()
         assert len(reply["output"]) == cap
-        assert reply["truncated_bytes"] == (1 << 30) - cap
+        assert reply["truncated_bytes"] == (1 << 30) - cap == reply["offset"]
+        assert reply["complete"]
         raw = server.request("GET", f"/jobs/{writer}/out?format=raw")
         assert len(raw.body) == cap
         assert raw.headers["X-Output-Truncated-Bytes"] == str((1 << 30) - cap)

@@ -13,11 +13,12 @@ from sanic.response import HTTPResponse, json
 from worker.api.auth import REALM, Authenticator
 from worker.api.executor_client import ExecutorClient
 from worker.api.follow import Feeds
+from worker.api.frontdoor import mark_authenticated
 from worker.api.gate import Gate, check_local
 from worker.api.ratelimit import RateLimiter
 from worker.api.routes import JobRoutes
 from worker.config import ApiConfig
-from worker.errors import RateLimited, Unauthorized, WorkerError
+from worker.errors import Unauthorized, WorkerError
 
 log = logging.getLogger("worker.api")
 
@@ -28,7 +29,7 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
     app: Sanic[Any, Any] = Sanic("worker", configure_logging=False, env_prefix=None)
     app.config.REQUEST_MAX_SIZE = config.max_body
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.KEEP_ALIVE_TIMEOUT = 30
+    app.config.KEEP_ALIVE_TIMEOUT = config.keep_alive_timeout
     # A kill answers once the tree is gone, which may take the whole grace.
     app.config.RESPONSE_TIMEOUT = config.response_timeout
     # Proxy headers are never trusted: the peer is who it is.
@@ -37,7 +38,10 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
     app.config.FORWARDED_SECRET = None
 
     gate = Gate(auth, RateLimiter(config.rate_limit_ms))
-    JobRoutes(executor, Feeds(executor, config.max_output)).register(app, gate)
+    # A logged-in user's connection is among the last the front door sheds.
+    gate.on_authenticated = mark_authenticated
+    kill_timeout = config.response_timeout - 10  # answered before Sanic's own timeout
+    JobRoutes(executor, Feeds(executor, config.max_output), kill_timeout).register(app, gate)
 
     @app.exception(Exception)
     async def on_error(request: Request, exc: Exception) -> HTTPResponse:
@@ -61,9 +65,10 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
         status, message = exc.http_status, exc.message
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = REALM
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_ms / 1000)))
-            body["retry_after_ms"] = exc.retry_after_ms
+        retry_after_ms = getattr(exc, "retry_after_ms", None)
+        if isinstance(retry_after_ms, int):  # 429, and 503s that say "try again"
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after_ms / 1000)))
+            body["retry_after_ms"] = retry_after_ms
         if status >= 500:
             log.error("%s %s: %s", request.method, request.path, message)
     else:

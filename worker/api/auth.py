@@ -8,18 +8,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
+import functools
+import math
 import re
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import bcrypt
 
+from worker.api.backoff import Backoff
+from worker.api.checkpool import CheckPool
 from worker.api.credentials import CredentialCache
 from worker.errors import ConfigError, RateLimited, Unauthorized
 
 REALM = 'Basic realm="worker"'
 BAD_CREDENTIALS = "invalid username or password"
+FAILED_TOO_OFTEN = "too many failed logins: wait before trying again"
+TOO_MANY_WAITING = "too many logins are waiting to be checked: retry shortly"
 # bcrypt looks at no more than 72 bytes; longer passwords are refused rather
 # than silently truncated.
 MAX_PASSWORD_BYTES = 72
@@ -27,6 +32,13 @@ _BCRYPT_HASH = re.compile(r"\$2[abxy]?\$([0-9]{2})\$[./A-Za-z0-9]{53}")
 
 
 DEFAULT_COST = 12
+# What a login refused for a full queue is told to wait: about one check.
+QUEUE_FULL_RETRY_MS = 500
+
+
+def _anyone() -> Hashable:
+    """The source of a caller that cannot tell who is asking (tests, tools)."""
+    return None
 
 
 def _cost(hashed: bytes) -> int:
@@ -78,59 +90,85 @@ class UserStore:
 class Authenticator:
     """Checks Basic credentials: cached verifications first, bcrypt otherwise.
 
-    bcrypt runs on a small pool of its own, never on the event loop, and at
-    most ``max_waiting`` checks may queue for it. A flood of wrong passwords
-    therefore occupies at most ``workers`` cores and is turned away beyond
-    that with 429, while users whose credentials are cached never wait.
+    Every attempt that needs bcrypt names its *source* (who is asking: a Unix
+    uid, see gate.py). In order, each costing less than the next:
+
+    1. verified credentials (credentials.py) are accepted at once, whatever
+       anyone else is doing: no back-off or queue applies to them;
+    2. a (source, username) in back-off after repeated failures (backoff.py)
+       is refused with 429 before any bcrypt work;
+    3. the check waits in the fair queue (fairqueue.py): sources take turns,
+       and past small per-username, per-source and total bounds it is 429;
+    4. bcrypt runs on a worker thread (checkpool.py), never on the event loop.
+
+    Identical simultaneous logins (a fresh client pool) share one check.
     """
 
     def __init__(
         self,
         store: UserStore,
         cache: CredentialCache | None = None,
-        workers: int | None = None,
-        max_waiting: int = 16,
+        pool: CheckPool | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._store = store
-        self._cache = cache or CredentialCache()
-        workers = workers or max(1, (os.cpu_count() or 2) // 2)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
-        self._max_waiting = max_waiting + workers
-        self._in_flight = 0
+        self._cache = CredentialCache() if cache is None else cache
+        self._backoff = Backoff() if backoff is None else backoff
+        self._pool = CheckPool() if pool is None else pool
         self._checks: dict[bytes, asyncio.Future[bool]] = {}
 
-    async def authenticate(self, header: str | None) -> str:
-        """The user named by a valid ``Authorization`` header; else ``Unauthorized``."""
+    async def authenticate(
+        self, header: str | None, source: Callable[[], Hashable] = _anyone
+    ) -> str:
+        """The user named by a valid ``Authorization`` header; else
+        ``Unauthorized``, or ``RateLimited`` while this source must wait.
+        ``source`` is called only when bcrypt would be needed."""
         user, password = parse_basic(header)
         if self._cache.verified(user, password):
             return user
-        # Many connections opened at once with the same credentials (a fresh
-        # client pool) share one bcrypt check instead of queueing one each.
-        key = self._cache.key(user, password)
-        check = self._checks.get(key)
-        if check is None:
-            if self._in_flight >= self._max_waiting:
-                raise RateLimited("too many login attempts in progress; retry shortly", 1000)
-            self._in_flight += 1  # counted now, before the check gets to run
-            check = asyncio.ensure_future(self._check(user, password))
-            self._checks[key] = check
-            check.add_done_callback(lambda _: self._checks.pop(key, None))
+        key = (source(), user)
+        wait = self._backoff.remaining(key)
+        if wait > 0:
+            wait_ms = math.ceil(wait * 1000)
+            raise RateLimited(FAILED_TOO_OFTEN, wait_ms)
+        check = self._check(key, password)
+        # Counted when the check ends, not when this request does: a client
+        # that hangs up before the answer must not escape its back-off.
+        check.add_done_callback(functools.partial(self._settle, key, password))
         if not await asyncio.shield(check):
             raise Unauthorized(BAD_CREDENTIALS)
         return user
 
-    async def _check(self, user: str, password: bytes) -> bool:
-        try:
-            loop = asyncio.get_running_loop()
-            ok = await loop.run_in_executor(self._pool, self._store.check, user, password)
-        finally:
-            self._in_flight -= 1
-        if ok:
-            self._cache.remember(user, password)
-        return ok
+    def _settle(
+        self, key: tuple[Hashable, str], password: bytes, check: asyncio.Future[bool]
+    ) -> None:
+        if check.cancelled() or check.exception() is not None:
+            return
+        if check.result():
+            self._backoff.succeeded(key)
+            self._cache.remember(key[1], password)
+        else:
+            self._backoff.failed(key)
+
+    def _check(self, key: tuple[Hashable, str], password: bytes) -> asyncio.Future[bool]:
+        source, user = key
+        mac = self._cache.key(user, password)
+        check = self._checks.get(mac)
+        if check is None:
+            # Among one source's names, one that has not been failing goes
+            # first: a user who shares a uid with someone guessing at other
+            # names waits for one check of theirs, not for all of them.
+            ahead = self._backoff.failures(key) == 0
+            bcrypt_check = functools.partial(self._store.check, user, password)
+            check = self._pool.submit(source, user, bcrypt_check, ahead)
+            if check is None:
+                raise RateLimited(TOO_MANY_WAITING, QUEUE_FULL_RETRY_MS)
+            self._checks[mac] = check
+            check.add_done_callback(lambda _: self._checks.pop(mac, None))
+        return check
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
 
 
 def parse_basic(header: str | None) -> tuple[str, bytes]:

@@ -11,10 +11,11 @@ import asyncio
 import itertools
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from worker.errors import ExecutorUnavailable, WorkerError, from_code
+from worker.errors import ExecutorTimeout, ExecutorUnavailable, WorkerError, from_code
 from worker.protocol import ErrorReply, Outbox, ProtocolError, Reply, Request, read_message
 
 log = logging.getLogger("worker.api")
@@ -22,10 +23,18 @@ log = logging.getLogger("worker.api")
 R = TypeVar("R", bound=Reply)
 
 GONE = "the executor is not running; restart `worker serve`"
+# The executor answers in milliseconds; one that says nothing for this long
+# is stopped or stuck, and a client should hear so rather than hang.
+DEFAULT_TIMEOUT = 10.0
+# A deadline is this much earlier than the API's own (or a quarter of it,
+# for short timeouts), so that a reply made just before it still arrives.
+DEADLINE_MARGIN = 1.0
 
 
 class ExecutorClient:
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """``timeout``: how long a request waits for its answer by default."""
+        self.timeout = timeout
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -39,20 +48,34 @@ class ExecutorClient:
         self._writer = writer
         self._reader_task = asyncio.create_task(self._read_replies(reader))
 
-    async def call(self, make: Callable[[int], Request], expect: type[R]) -> R:
-        """Send the request built by ``make(request_id)`` and await its reply.
+    async def call(
+        self,
+        make: Callable[[int], Request],
+        expect: type[R],
+        timeout: float | None = None,
+        unanswered: str = "try again",
+    ) -> R:
+        """Send the request built by ``make(request_id)`` and await its reply,
+        for at most ``timeout`` seconds; then ``ExecutorTimeout`` says
+        "the executor did not answer within N s; <unanswered>".
 
         An ``ErrorReply`` is raised as the ``WorkerError`` it stands for.
         """
         if self._closed or self._outbox is None:
             raise ExecutorUnavailable(GONE)
+        timeout = self.timeout if timeout is None else timeout
         request_id = next(self._ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
             self._outbox.send(make(request_id))
-            await self._outbox.drain()
-            reply = await future
+            async with asyncio.timeout(timeout):
+                await self._outbox.drain()
+                reply = await future
+        except TimeoutError:
+            raise ExecutorTimeout(
+                f"the executor did not answer within {timeout:g} s; {unanswered}"
+            ) from None
         except (ConnectionError, RuntimeError) as exc:
             raise ExecutorUnavailable(GONE) from exc
         finally:
@@ -83,13 +106,14 @@ class ExecutorClient:
             if not future.done():
                 future.set_exception(ExecutorUnavailable(GONE))
 
-    @property
-    def available(self) -> bool:
-        return not self._closed
-
     async def close(self) -> None:
         self._closed = True
         if self._writer is not None:
             self._writer.close()
         if self._reader_task is not None:
             self._reader_task.cancel()
+
+
+def deadline_for(timeout: float) -> float:
+    """The deadline to give a request the API waits ``timeout`` s for."""
+    return time.monotonic() + timeout - min(DEADLINE_MARGIN, timeout / 4)

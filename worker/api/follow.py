@@ -20,7 +20,7 @@ from typing import Any
 from worker.api.executor_client import ExecutorClient
 from worker.buffer import OutputBuffer
 from worker.errors import WorkerError
-from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, WatchOutput
+from worker.protocol import MAX_OUTPUT_CHUNK, WATCH_TIMEOUT, OutputChunk, WatchOutput
 
 log = logging.getLogger("worker.api")
 
@@ -72,7 +72,9 @@ class Feed:
         try:
             while True:
                 chunk = await self._executor.call(
-                    functools.partial(self._watch, offset=offset), OutputChunk
+                    functools.partial(self._watch, offset=offset),
+                    OutputChunk,
+                    timeout=WATCH_TIMEOUT + self._executor.timeout,
                 )
                 if chunk.offset > self.copy.size:  # the executor's cap dropped bytes
                     self.copy.skip_to(chunk.offset)

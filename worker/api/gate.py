@@ -3,27 +3,42 @@
 Applied to each route handler (Sanic's middleware machinery costs every
 request more than these checks do). Requests that match no route are
 answered by the error handler, which makes the same local-only check first.
+
+Login attempts are told apart by *source*: every client is on loopback, so
+the source is the Unix uid that owns the client's socket (peercred.py). Where
+the kernel will not say (no sock_diag on this host), each connection is its
+own source; where it will but cannot find this client's socket (it closed
+already), all such clients share one source, so nobody gains by hiding.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import itertools
+import math
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from sanic import Request
 
 from worker.api.auth import Authenticator
 from worker.api.origin import require_local
+from worker.api.peercred import PeerUids
 from worker.api.ratelimit import RateLimiter
+from worker.api.tarpit import Tarpit
+from worker.errors import RateLimited, Unauthorized
 
 # How long a keep-alive connection may reuse its verified credentials
 # without asking the credential cache again.
 CONNECTION_AUTH_TTL = 60.0
 
 Handler = Callable[..., Coroutine[Any, Any, Any]]
+# Told (connection, user) each time a connection's authentication is recorded.
+AuthenticatedHook = Callable[[Any, str], None]
+
+UNIDENTIFIED: Hashable = ("unidentified",)
 
 
 def check_local(request: Request) -> None:
@@ -36,9 +51,21 @@ def check_local(request: Request) -> None:
 
 
 class Gate:
-    def __init__(self, auth: Authenticator, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        limiter: RateLimiter,
+        peers: PeerUids | None = None,
+        tarpit: Tarpit | None = None,
+    ) -> None:
         self._auth = auth
         self._limiter = limiter
+        self._peers = PeerUids() if peers is None else peers
+        self._tarpit = Tarpit() if tarpit is None else tarpit
+        self._connections = itertools.count()
+        # Set by whoever needs to know when a connection has authenticated
+        # (see ``connection_authenticated``).
+        self.on_authenticated: AuthenticatedHook | None = None
 
     def guard(self, handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -55,12 +82,54 @@ class Gate:
         header = request.headers.get("authorization")
         user = _known_on_connection(connection, header)
         if user is None:
-            user = await self._auth.authenticate(header)
+            user = await self._authenticate(connection, header)
             if connection is not None and header is not None:
-                expires = time.monotonic() + CONNECTION_AUTH_TTL
-                connection.ctx.auth = (_header_bytes(header), user, expires)
+                self.connection_authenticated(connection, header, user)
         self._limiter.admit(user)
         request.ctx.user = user
+
+    async def _authenticate(self, connection: Any, header: str | None) -> str:
+        try:
+            return await self._auth.authenticate(header, lambda: self.source_of(connection))
+        except (Unauthorized, RateLimited) as refused:
+            # The tarpit: a flooding source's connections sit idle meanwhile.
+            # The wait a 429 tells shrinks by what was already waited.
+            held = await self._tarpit.hold(self.source_of(connection))
+            if isinstance(refused, RateLimited):
+                held_ms = math.floor(held * 1000)
+                refused.retry_after_ms = max(1, refused.retry_after_ms - held_ms)
+            raise
+
+    def connection_authenticated(self, connection: Any, header: str, user: str) -> None:
+        """THE place where a connection is recorded as authenticated (as
+        ``user``, with this very header): later requests on it that carry the
+        same header skip the credential cache, and ``on_authenticated``, if
+        set, hears of it (for per-connection limits kept elsewhere)."""
+        # The hook first: if it refuses (too many connections for this
+        # user), nothing is remembered and the next request asks again.
+        if self.on_authenticated is not None:
+            self.on_authenticated(connection, user)
+        expires = time.monotonic() + CONNECTION_AUTH_TTL
+        connection.ctx.auth = (_header_bytes(header), user, expires)
+
+    def source_of(self, connection: Any) -> Hashable:
+        """Who is asking, for login fairness and back-off: ``("uid", N)``;
+        if the kernel cannot find the client's socket, the one shared
+        UNIDENTIFIED source; if this host allows no sock_diag at all, this
+        connection. Looked up once per connection, and only when needed."""
+        if connection is None:
+            return UNIDENTIFIED
+        source: Hashable | None = getattr(connection.ctx, "source", None)
+        if source is None:
+            uid = self._peers.uid(connection.peername, connection.sockname)
+            if uid is not None:
+                source = ("uid", uid)
+            elif self._peers.available:
+                source = UNIDENTIFIED
+            else:
+                source = ("connection", next(self._connections))
+            connection.ctx.source = source
+        return source
 
 
 def _header_bytes(header: str) -> bytes:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from sanic import Request
 from sanic.exceptions import RequestCancelled
-from sanic.response import HTTPResponse
 
 from worker.api.executor_client import ExecutorClient
 from worker.api.follow import BACKLOG, Feed, Feeds, LiveReader, write_frame
+from worker.api.jsonpage import send_page
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
 STALLED_READER = 300.0
@@ -28,28 +27,15 @@ class OutputReader:
         self._user = user
         self._job_id = job_id
 
-    async def chunk(self, offset: int) -> OutputChunk:
+    async def chunk(self, offset: int, limit: int = MAX_OUTPUT_CHUNK) -> OutputChunk:
         return await self._executor.call(
-            lambda rid: ReadOutput(rid, self._user, self._job_id, offset, MAX_OUTPUT_CHUNK),
+            lambda rid: ReadOutput(rid, self._user, self._job_id, offset, limit),
             OutputChunk,
         )
 
-    async def json_response(self) -> HTTPResponse:
-        # The output as it stands now: up to the size the first reply saw.
-        first = await self.chunk(0)
-        pieces = [first.data]
-        offset = first.offset + len(first.data)
-        while offset < first.size:
-            chunk = await self.chunk(offset)
-            if not chunk.data:
-                break
-            pieces.append(chunk.data)
-            offset = chunk.offset + len(chunk.data)
-        loop = asyncio.get_running_loop()
-        # Decoding and encoding many megabytes would stall every other
-        # request if done on the event loop.
-        body = await loop.run_in_executor(None, _output_json, self._job_id, pieces, first.offset)
-        return HTTPResponse(body, content_type="application/json")
+    async def json_page(self, request: Request[Any, Any], offset: int, limit: int) -> None:
+        """One page of the output as JSON text (see jsonpage.py)."""
+        await send_page(request, self, self._job_id, offset, limit)
 
     async def send_raw(self, request: Request[Any, Any], offset: int = 0) -> None:
         """The output as it stands now, from ``offset``, as raw bytes."""
@@ -145,9 +131,3 @@ def _no_response_timeout(request: Request[Any, Any]) -> Iterator[None]:
         yield
     finally:
         protocol.response_timeout = saved  # type: ignore[union-attr]
-
-
-def _output_json(job_id: int, pieces: list[bytes], truncated: int) -> bytes:
-    output = b"".join(pieces).decode("utf-8", "replace")
-    body = {"id": job_id, "output": output, "truncated_bytes": truncated}
-    return json.dumps(body).encode("utf-8")

@@ -132,6 +132,42 @@ def offset(raw: str | None) -> int:
     return int(raw)
 
 
+# Pages: how much one reply carries by default, and at most.
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+DEFAULT_OUTPUT_LIMIT = 1 << 20
+MAX_OUTPUT_LIMIT = 8 << 20
+MAX_IDEMPOTENCY_KEY = 255
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
+
+
+def limit(raw: str | None, default: int, most: int) -> int:
+    if raw is None:
+        return default
+    if not _JOB_ID.fullmatch(raw) or not 0 < int(raw) <= most:
+        raise BadRequest(f"'limit' must be a whole number from 1 to {most}, not {_quote(raw)}")
+    return int(raw)
+
+
+def cursor(raw: str | None) -> int | None:
+    """Where a page of the job list starts: the ``next_cursor`` of the one before."""
+    if raw is None:
+        return None
+    if not _JOB_ID.fullmatch(raw):
+        raise BadRequest(f"'cursor' must be a next_cursor from an earlier page, not {_quote(raw)}")
+    return int(raw)
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not _KEY.fullmatch(raw):
+        raise BadRequest(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
+    return raw
+
+
 def status_filter(raw: str | None) -> JobStatus | None:
     if raw is None:
         return None

@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
@@ -37,6 +36,7 @@ def start_api(
 def api_main(
     executor_conn: Connection, status_conn: Connection, config: ApiConfig, parent_pid: int
 ) -> None:
+    from worker.api.memory import pin_mmap_threshold
     from worker.linux import die_with_parent, raise_open_files_limit
 
     logging.basicConfig(level=logging.WARNING, format="worker api: %(message)s")
@@ -45,11 +45,12 @@ def api_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with_parent(parent_pid)
-    raise_open_files_limit()  # a socket per client, and followers are many
+    open_files = raise_open_files_limit()  # a socket per client, and followers are many
+    pin_mmap_threshold()
     executor_sock = socket.socket(fileno=os.dup(executor_conn.fileno()))
     executor_conn.close()
     try:
-        app, listener, tls = _prepare(config, executor_sock)
+        app, listener, protocol = _prepare(config, executor_sock, open_files)
     except WorkerError as exc:
         status_conn.send((FAILED, exc.message))
         raise SystemExit(1) from None
@@ -63,7 +64,8 @@ def api_main(
 
     app.run(
         sock=listener,
-        ssl=tls,
+        protocol=protocol,  # it does the TLS, so Sanic is given none
+        backlog=socket.SOMAXCONN,  # Sanic listens again, with 100 unless told
         single_process=True,
         access_log=False,
         motd=False,
@@ -72,18 +74,32 @@ def api_main(
 
 
 def _prepare(
-    config: ApiConfig, executor_sock: socket.socket
-) -> tuple[Any, socket.socket, ssl.SSLContext]:
+    config: ApiConfig, executor_sock: socket.socket, open_files: int
+) -> tuple[Any, socket.socket, type[asyncio.Protocol]]:
     """Everything that can fail on bad configuration, before serving starts."""
     from worker.api.app import create_app
     from worker.api.auth import Authenticator, UserStore
+    from worker.api.connections import ConnectionTable, fit_caps
+    from worker.api.deadlines import Deadlines
     from worker.api.executor_client import ExecutorClient
+    from worker.api.frontdoor import FrontDoor
     from worker.api.tls import server_context
 
     auth = Authenticator(UserStore.load(config.users_file))
     tls = server_context(config.cert_file, config.key_file)
-    executor = ExecutorClient()
+    caps = fit_caps(config.max_connections, config.max_connections_per_peer, open_files)
+    if caps[0] < config.max_connections:
+        logging.getLogger("worker.api").warning(
+            "at most %d connections (not %d): the open-files limit is %d",
+            caps[0],
+            config.max_connections,
+            open_files,
+        )
+    table = ConnectionTable(*caps, max_per_user=config.max_connections_per_user)
+    door = FrontDoor(tls, table, Deadlines.of(config))
+    executor = ExecutorClient(config.executor_timeout)
     app = create_app(config, auth, executor)
+    protocol = door.install(app)
 
     @app.before_server_start
     async def connect(_app: Any) -> None:
@@ -94,7 +110,7 @@ def _prepare(
         await executor.close()
         auth.close()
 
-    return app, bind(config.host, config.port), tls
+    return app, bind(config.host, config.port), protocol
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -107,7 +123,9 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(1024)
+        # As long as the kernel allows: under a flood of connects, a full queue
+        # drops legitimate clients' SYNs too, and they retry only a second later.
+        sock.listen(socket.SOMAXCONN)
     except OSError as exc:
         sock.close()
         reason = exc.strerror or str(exc)

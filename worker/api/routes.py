@@ -8,9 +8,9 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
 from worker.api import parse
-from worker.api.executor_client import ExecutorClient
+from worker.api.executor_client import ExecutorClient, deadline_for
 from worker.api.follow import Feeds
-from worker.api.gate import Gate, Handler
+from worker.api.gate import Gate, Handler, check_local
 from worker.api.output import OutputReader
 from worker.errors import BadRequest
 from worker.protocol import (
@@ -21,6 +21,8 @@ from worker.protocol import (
     JobSnapshot,
     KillJob,
     ListJobs,
+    Ping,
+    Pong,
     RunJob,
     StdinWritten,
     WriteStdin,
@@ -28,9 +30,12 @@ from worker.protocol import (
 
 
 class JobRoutes:
-    def __init__(self, executor: ExecutorClient, feeds: Feeds) -> None:
+    def __init__(self, executor: ExecutorClient, feeds: Feeds, kill_timeout: float) -> None:
+        """``kill_timeout``: how long a kill may take (the grace period, then
+        SIGKILL settling) before the API stops waiting for it."""
         self._executor = executor
         self._feeds = feeds
+        self._kill_timeout = kill_timeout
 
     def register(self, app: Sanic[Any, Any], gate: Gate) -> None:
         routes: list[tuple[Handler, str, str]] = [
@@ -43,10 +48,20 @@ class JobRoutes:
         ]
         for handler, path, method in routes:
             app.add_route(gate.guard(handler), path, methods=[method], name=handler.__name__)
+        # No credentials: a container's health check has none. It says only
+        # whether the executor answers.
+        app.add_route(self.health, "/health", methods=["GET"], name="health")
+
+    async def health(self, request: Request) -> HTTPResponse:
+        check_local(request)
+        await self._executor.call(Ping, Pong)
+        return json({"status": "ok"})
 
     async def run(self, request: Request) -> HTTPResponse:
         options = parse.run_body(request.body)
+        key = parse.idempotency_key(request.headers.get("idempotency-key"))
         user = request.ctx.user
+        deadline = deadline_for(self._executor.timeout)
         reply = await self._executor.call(
             lambda rid: RunJob(
                 rid,
@@ -56,16 +71,28 @@ class JobRoutes:
                 timeout=options.timeout,
                 env=options.env,
                 cwd=options.cwd,
+                deadline=deadline,
+                idempotency_key=key,
             ),
             JobCreated,
+            unanswered="the job was not started",
         )
+        if reply.existing:
+            return json({"id": reply.job_id}, headers={"Idempotent-Replayed": "true"})
         return json({"id": reply.job_id}, status=201)
 
     async def list(self, request: Request) -> HTTPResponse:
         wanted = parse.status_filter(request.args.get("status"))
+        most = parse.limit(
+            request.args.get("limit"), parse.DEFAULT_LIST_LIMIT, parse.MAX_LIST_LIMIT
+        )
+        before = parse.cursor(request.args.get("cursor"))
         user = request.ctx.user
-        reply = await self._executor.call(lambda rid: ListJobs(rid, user, wanted), JobList)
-        return json({"jobs": [status_body(job) for job in reply.jobs]})
+        reply = await self._executor.call(
+            lambda rid: ListJobs(rid, user, wanted, most, before), JobList
+        )
+        following = None if reply.next_before is None else str(reply.next_before)
+        return json({"jobs": [status_body(job) for job in reply.jobs], "next_cursor": following})
 
     async def status(self, request: Request, raw_id: str) -> HTTPResponse:
         job_id, user = parse.job_id(raw_id), request.ctx.user
@@ -85,19 +112,32 @@ class JobRoutes:
         if form == "raw":
             await reader.send_raw(request, offset)
             return None
-        return await reader.json_response()
+        most = parse.limit(
+            request.args.get("limit"), parse.DEFAULT_OUTPUT_LIMIT, parse.MAX_OUTPUT_LIMIT
+        )
+        await reader.json_page(request, offset, most)
+        return None
 
     async def kill(self, request: Request, raw_id: str) -> HTTPResponse:
         job_id, user = parse.job_id(raw_id), request.ctx.user
-        reply = await self._executor.call(lambda rid: KillJob(rid, user, job_id), JobInfo)
+        deadline = deadline_for(self._kill_timeout)
+        reply = await self._executor.call(
+            lambda rid: KillJob(rid, user, job_id, deadline),
+            JobInfo,
+            timeout=self._kill_timeout,
+            unanswered="the kill was not sent",
+        )
         return json({"id": reply.job.id, "status": reply.job.status.value})
 
     async def stdin(self, request: Request, raw_id: str) -> HTTPResponse:
         job_id, user = parse.job_id(raw_id), request.ctx.user
         close = parse.flag(request.args.get("eof"), "eof")
         data = request.body or b""
+        deadline = deadline_for(self._executor.timeout)
         reply = await self._executor.call(
-            lambda rid: WriteStdin(rid, user, job_id, data, close), StdinWritten
+            lambda rid: WriteStdin(rid, user, job_id, data, close, deadline),
+            StdinWritten,
+            unanswered="nothing was written",
         )
         return json({"id": reply.job_id, "accepted": reply.accepted, "closed": reply.closed})
 

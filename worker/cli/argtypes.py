@@ -28,6 +28,12 @@ def byte_count(text: str) -> int:
     return int(text)
 
 
+def count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
 def milliseconds(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}")

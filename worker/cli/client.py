@@ -64,19 +64,28 @@ class ApiClient:
         self._conn: HttpConnection | None = None
 
     def request(
-        self, method: str, path: str, body: Any = None, raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        retry_unavailable: bool = False,
     ) -> Response:
         """Send one request (a JSON ``body``, or ``raw`` bytes); an error
         status raises ``ApiError``. A 429 (too soon after this user's previous
-        request) is waited out and retried, a bounded number of times."""
-        response = self._send(method, path, body, raw)
-        reply = self._read(response)
+        request) is waited out and retried, a bounded number of times; so is
+        a 503 that says "try again" (``Retry-After``) if ``retry_unavailable``
+        (a request that is safe to repeat, such as a run with an
+        Idempotency-Key: the same key is sent every time)."""
+        reply = self._read(self._send(method, path, body, raw, headers))
         waited = 0.0
-        while reply.status == 429 and waited < MAX_RATE_LIMIT_WAIT:
+        while _retryable(reply, retry_unavailable) and waited < MAX_RATE_LIMIT_WAIT:
             delay = _retry_delay(reply)
             time.sleep(delay)
             waited += delay
-            reply = self._read(self._send(method, path, body, raw))
+            reply = self._read(self._send(method, path, body, raw, headers))
         if reply.status >= 400:
             raise ApiError(_error_message(reply), reply.status)
         return reply
@@ -97,8 +106,15 @@ class ApiClient:
             while data := response.read1():
                 yield data
 
-    def _send(self, method: str, path: str, body: Any, raw: bytes | None) -> Reply:
-        headers = {"Authorization": self._auth, "Accept": "application/json"}
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        raw: bytes | None,
+        extra: dict[str, str] | None = None,
+    ) -> Reply:
+        headers = {"Authorization": self._auth, "Accept": "application/json", **(extra or {})}
         payload = raw
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
@@ -154,6 +170,12 @@ def raise_translated(url: str, ca_file: str) -> None:
     if isinstance(exc, OSError):
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise ConnectionFailed(f"cannot talk to {url}: {reason}") from exc
+
+
+def _retryable(reply: Response, unavailable: bool) -> bool:
+    if reply.status == 429:
+        return True
+    return unavailable and reply.status == 503 and "retry-after" in reply.headers
 
 
 def _retry_delay(response: Response) -> float:

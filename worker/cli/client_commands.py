@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from typing import Any
 
@@ -23,6 +25,7 @@ def client_command(args: argparse.Namespace, config: ClientConfig) -> int:
             "kill": _kill,
             "list": _list,
             "send": _send,
+            "health": _health,
         }[args.action]
         return handler(client, args, config)
     finally:
@@ -41,7 +44,10 @@ def _run(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> i
         body["env"] = dict(args.env)
     if args.cwd is not None:
         body["cwd"] = args.cwd
-    response = client.request("POST", "/jobs/run", body)
+    # One key for this run, sent again on every retry: the server starts
+    # the job once however often the request has to be repeated.
+    key = {"Idempotency-Key": os.urandom(16).hex()}
+    response = client.request("POST", "/jobs/run", body, headers=key, retry_unavailable=True)
     job_id = int(response.json()["id"])
     if args.wait:
         return wait_for_job(client, job_id, kill_on_interrupt=args.kill_on_interrupt)
@@ -68,8 +74,17 @@ def _status(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -
 def _out(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
     path = f"/jobs/{args.job_id}"
     if config.json:
-        _print_json(client.request("GET", f"{path}/out").body)
-        return ExitStatus.SUCCESS
+        # One JSON document per page, a line each, until the output (as it
+        # stands: a running job's is complete only once it has ended) is read.
+        offset = 0
+        while True:
+            page = client.request("GET", f"{path}/out?offset={offset}")
+            _print_json(page.body)
+            reply = page.json()
+            caught_up = reply["next_offset"] >= reply["size"] or reply["next_offset"] == offset
+            if reply["complete"] or caught_up:
+                return ExitStatus.SUCCESS
+            offset = reply["next_offset"]
     if render.stdout_is_terminal():
         job = client.request("GET", f"{path}/status").json()
         if args.follow:
@@ -106,12 +121,22 @@ def _kill(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> 
 
 
 def _list(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
-    path = "/jobs" + (f"?status={args.only}" if args.only else "")
-    response = client.request("GET", path)
+    query = f"status={args.only}&" if args.only else ""
+    wanted = None if args.all else args.limit
+    jobs: list[Any] = []
+    cursor = None
+    while True:
+        page = min(1000, wanted - len(jobs)) if wanted is not None else 1000
+        after = f"&cursor={cursor}" if cursor else ""
+        reply = client.request("GET", f"/jobs?{query}limit={page}{after}").json()
+        jobs += reply["jobs"]
+        cursor = reply.get("next_cursor")
+        if not cursor or (wanted is not None and len(jobs) >= wanted):
+            break
     if config.json:
-        _print_json(response.body)
+        sys.stdout.write(json.dumps({"jobs": jobs, "next_cursor": cursor}) + "\n")
     else:
-        render.job_table(response.json()["jobs"])
+        render.job_table(jobs, more=bool(cursor))
     return ExitStatus.SUCCESS
 
 
@@ -123,4 +148,13 @@ def _send(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> 
     response = client.request("POST", f"/jobs/{args.job_id}/stdin{query}", raw=data)
     if config.json:
         _print_json(response.body)
+    return ExitStatus.SUCCESS
+
+
+def _health(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> int:
+    response = client.request("GET", "/health")
+    if config.json:
+        _print_json(response.body)
+    else:
+        sys.stdout.write("ok\n")
     return ExitStatus.SUCCESS

@@ -8,10 +8,18 @@ from typing import NoReturn
 
 from worker.cli import argtypes as types
 from worker.config import (
+    DEFAULT_BODY_GRACE,
+    DEFAULT_EXECUTOR_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_KILL_GRACE,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_PEER,
+    DEFAULT_MAX_CONNECTIONS_PER_USER,
     DEFAULT_MAX_OUTPUT,
+    DEFAULT_MIN_BODY_RATE,
     DEFAULT_PORT,
     DEFAULT_RATE_LIMIT_MS,
 )
@@ -28,10 +36,11 @@ Usage:
   worker out [-f] ID           show a job's output (raw bytes when piped);
                                -f follows it live until the job ends (Ctrl-C stops)
   worker kill ID               stop a job and every process it started
-  worker list [--running|--completed|--failed|--killed]
-                               your jobs, newest first
+  worker list [--running|--completed|--failed|--killed] [--limit N|--all]
+                               your jobs, newest first (the newest 100 by default)
   worker send ID TEXT [-n]     write TEXT and a newline (not with -n) to a job's stdin
   worker send ID --eof         close a job's stdin (TEXT may come too)
+  worker health                exit 0 if the server and its executor answer (no credentials)
   worker certs DIR             make a new private CA and server certificate in DIR
   worker users add NAME --users FILE
                                add a user (or change a password); asks twice, no echo
@@ -65,6 +74,25 @@ Server options (`worker serve`):
                       (default {DEFAULT_MAX_OUTPUT}, 64 MiB)
   --no-cgroups        track job processes by session and descent even where a
                       cgroup per job could be made
+  --executor-timeout S  how long the API waits for the executor before it answers
+                      503 "try again" (default {DEFAULT_EXECUTOR_TIMEOUT:g}); a request
+                      it gave up on never takes effect later
+  --max-connections N open connections at most (default {DEFAULT_MAX_CONNECTIONS}); past it the
+                      oldest one not logged in is closed to make room
+  --max-connections-per-peer N
+                      the same, for each client address (default {DEFAULT_MAX_CONNECTIONS_PER_PEER})
+  --max-connections-per-user N
+                      connections one logged-in user may hold; beyond, a
+                      request gets 429 (default {DEFAULT_MAX_CONNECTIONS_PER_USER})
+  --handshake-timeout S
+                      seconds from connect to the end of the TLS handshake
+                      (default {DEFAULT_HANDSHAKE_TIMEOUT:g})
+  --header-timeout S  seconds for a request's headers to arrive: from connect
+                      for the first request, from its first byte for later
+                      ones (default {DEFAULT_HEADER_TIMEOUT:g})
+  --min-body-rate BYTES
+                      least speed of a request body, in bytes/s, after its first
+                      {DEFAULT_BODY_GRACE:g} seconds (default {DEFAULT_MIN_BODY_RATE})
 
 Examples:
   worker serve
@@ -76,7 +104,7 @@ Examples:
   worker run sh -c 'read name; echo hello $name' && worker send 5 ann
 """
 
-CLIENT_ACTIONS = ("run", "status", "out", "kill", "list", "send")
+CLIENT_ACTIONS = ("run", "status", "out", "kill", "list", "send", "health")
 STATUSES = ("running", "completed", "failed", "killed")
 ACTIONS = ("help", "serve", "certs", "users", *CLIENT_ACTIONS)
 
@@ -97,6 +125,32 @@ def _client_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     parser.add_argument("--url", default=default)
     parser.add_argument("--ca", default=default)
     parser.add_argument("--json", action="store_true", default=False if defaults else default)
+
+
+def _serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=types.port, default=DEFAULT_PORT)
+    serve.add_argument("--users")
+    serve.add_argument("--cert")
+    serve.add_argument("--key")
+    serve.add_argument("--kill-grace", type=types.positive_float, default=DEFAULT_KILL_GRACE)
+    serve.add_argument("--max-body", type=types.byte_count, default=DEFAULT_MAX_BODY)
+    serve.add_argument("--rate-limit-ms", type=types.milliseconds, default=DEFAULT_RATE_LIMIT_MS)
+    serve.add_argument("--max-output", type=types.byte_count, default=DEFAULT_MAX_OUTPUT)
+    serve.add_argument("--no-cgroups", action="store_true")
+    serve.add_argument("--executor-timeout", type=types.duration, default=DEFAULT_EXECUTOR_TIMEOUT)
+    serve.add_argument("--max-connections", type=types.count, default=DEFAULT_MAX_CONNECTIONS)
+    serve.add_argument(
+        "--max-connections-per-user", type=types.count, default=DEFAULT_MAX_CONNECTIONS_PER_USER
+    )
+    serve.add_argument(
+        "--max-connections-per-peer", type=types.count, default=DEFAULT_MAX_CONNECTIONS_PER_PEER
+    )
+    serve.add_argument(
+        "--handshake-timeout", type=types.duration, default=DEFAULT_HANDSHAKE_TIMEOUT
+    )
+    serve.add_argument("--header-timeout", type=types.duration, default=DEFAULT_HEADER_TIMEOUT)
+    serve.add_argument("--min-body-rate", type=types.byte_count, default=DEFAULT_MIN_BODY_RATE)
 
 
 def build() -> argparse.ArgumentParser:
@@ -131,18 +185,13 @@ def build() -> argparse.ArgumentParser:
     only = listing.add_mutually_exclusive_group()
     for status in STATUSES:
         only.add_argument(f"--{status}", dest="only", action="store_const", const=status)
+    listing.add_argument("--limit", type=types.count, default=100)
+    listing.add_argument("--all", action="store_true")
 
-    serve = actions.add_parser("serve", add_help=False)
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=types.port, default=DEFAULT_PORT)
-    serve.add_argument("--users")
-    serve.add_argument("--cert")
-    serve.add_argument("--key")
-    serve.add_argument("--kill-grace", type=types.positive_float, default=DEFAULT_KILL_GRACE)
-    serve.add_argument("--max-body", type=types.byte_count, default=DEFAULT_MAX_BODY)
-    serve.add_argument("--rate-limit-ms", type=types.milliseconds, default=DEFAULT_RATE_LIMIT_MS)
-    serve.add_argument("--max-output", type=types.byte_count, default=DEFAULT_MAX_OUTPUT)
-    serve.add_argument("--no-cgroups", action="store_true")
+    health = actions.add_parser("health", add_help=False)
+    _client_options(health, defaults=False)
+
+    _serve_options(actions.add_parser("serve", add_help=False))
 
     users = actions.add_parser("users", add_help=False)
     user_actions = users.add_subparsers(dest="users_action", metavar="add", parser_class=_Parser)

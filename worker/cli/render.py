@@ -116,7 +116,7 @@ def output_header(job: dict[str, Any], size: int | None, dropped: int = 0) -> No
         )
 
 
-def job_table(jobs: list[dict[str, Any]]) -> None:
+def job_table(jobs: list[dict[str, Any]], more: bool = False) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -148,6 +148,8 @@ def job_table(jobs: list[dict[str, Any]]) -> None:
     # A pipe has no width: keep each job on one line, as `ps` does.
     out = console() if stdout_is_terminal() else console(width=1000)
     out.print(table)
+    if more:
+        console(stderr=True).print(Text("(older jobs not shown: --limit N or --all)", "dim"))
 
 
 def note(message: str) -> None:

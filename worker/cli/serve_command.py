@@ -26,7 +26,16 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         rate_limit_ms=args.rate_limit_ms,
         # Longer than the slowest kill: the grace period, then SIGKILL settling.
         response_timeout=args.kill_grace + KILL_SETTLE + 30,
+        executor_timeout=args.executor_timeout,
         max_output=args.max_output,
+        max_connections=args.max_connections,
+        max_connections_per_peer=args.max_connections_per_peer,
+        max_connections_per_user=args.max_connections_per_user,
+        # The first request's headers are timed from connect, handshake
+        # included: a longer handshake deadline could never be used.
+        handshake_timeout=min(args.handshake_timeout, args.header_timeout),
+        header_timeout=args.header_timeout,
+        min_body_rate=args.min_body_rate,
     )
     executor = ExecutorConfig(
         kill_grace=args.kill_grace, max_output=args.max_output, use_cgroups=not args.no_cgroups

@@ -13,26 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 
 import psutil
 
+from worker import protocol
 from worker.buffer import OutputBuffer
 from worker.config import ExecutorConfig
-from worker.errors import ExecutorUnavailable, JobNotFound, JobNotRunning, KillFailed
-from worker.executor.cgroups import CgroupTree
+from worker.errors import ExecutorUnavailable, JobNotRunning, KillFailed
+from worker.executor.cgroups import CgroupTree, JobCgroup
 from worker.executor.exits import ChildReaper
 from worker.executor.job import Job, now_iso
 from worker.executor.killer import KILL_SETTLE, KillTarget, MembersUnknown, alive, kill_all
 from worker.executor.pump import OutputPump
+from worker.executor.registry import JobRegistry
 from worker.executor.spawn import Spawned, SpawnError, spawn
 from worker.executor.stdin import StdinPipe
 from worker.executor.targets import (
     JOB_ID_VARIABLE,
     CgroupTarget,
-    EverythingTarget,
+    DescendantsTarget,
     TreeTarget,
     UnionTarget,
     children,
@@ -43,7 +44,6 @@ from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, RunJob
 
 log = logging.getLogger("worker.executor")
 
-WATCH_TIMEOUT = 30.0
 _JOB_ID_KEY = JOB_ID_VARIABLE.encode()
 
 
@@ -59,8 +59,7 @@ class Executor:
         ``cgroups``: where each job gets a cgroup of its own."""
         self._config = config
         self._loop = asyncio.get_running_loop()
-        self._jobs: dict[int, Job] = {}
-        self._ids = itertools.count(1)
+        self._jobs = JobRegistry()
         self._adopt_orphans = adopt_orphans
         self._reaper = ChildReaper(self._loop, adopt_orphans=adopt_orphans)
         self._pump = OutputPump(self._loop)
@@ -73,41 +72,45 @@ class Executor:
 
     # --- requests -------------------------------------------------------
 
-    def run(self, request: RunJob) -> int:
+    def run(self, request: RunJob) -> tuple[int, bool]:
+        """The new job's ID, and whether it existed already (made by an
+        earlier request with the same idempotency key)."""
         if self._closing:
             raise ExecutorUnavailable("the server is shutting down")
+        earlier = self._jobs.made_by(request)
+        if earlier is not None:
+            return earlier, True
         job = Job(
-            id=next(self._ids),
+            id=self._jobs.next_id(),
             owner=request.owner,
             command=request.command,
             args=request.args,
             output=OutputBuffer(self._config.max_output),
         )
-        self._jobs[job.id] = job
+        self._jobs.add(job, request)
         try:
             spawned = self._spawn(job, dict(request.env), request.cwd)
         except SpawnError as exc:
             job.fail_to_start(str(exc))
-            return job.id
+            return job.id, False
         self._adopt(job, spawned)
         if request.timeout is not None:
             job.timeout = self._loop.call_later(request.timeout, self._expire, job)
-        return job.id
+        return job.id, False
 
     def get(self, owner: str, job_id: int) -> Job:
-        job = self._jobs.get(job_id)
-        # Someone else's job is answered exactly like a missing one.
-        if job is None or job.owner != owner:
-            raise JobNotFound.for_job(job_id)
-        return job
+        return self._jobs.get(owner, job_id)
 
-    def jobs(self, owner: str, status: JobStatus | None = None) -> list[JobSnapshot]:
-        """The owner's jobs, newest first."""
-        return [
-            job.snapshot()
-            for job in reversed(self._jobs.values())
-            if job.owner == owner and (status is None or job.status is status)
-        ]
+    def jobs(
+        self,
+        owner: str,
+        status: JobStatus | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> tuple[list[JobSnapshot], int | None]:
+        """A page of the owner's jobs, newest first, and where the next starts."""
+        found, next_before = self._jobs.page(owner, status, limit, before)
+        return [job.snapshot() for job in found], next_before
 
     async def watch(self, owner: str, job_id: int, offset: int, limit: int) -> Job:
         """Wait until the job has output past ``offset``, or has ended."""
@@ -115,7 +118,7 @@ class Executor:
         # Answered within WATCH_TIMEOUT even with no news, so a watch whose
         # reader went away never lingers here for long.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(WATCH_TIMEOUT):
+            async with asyncio.timeout(protocol.WATCH_TIMEOUT):
                 while job.output.size <= offset and job.status in KILLABLE_STATES:
                     await job.news()
         return job
@@ -147,15 +150,14 @@ class Executor:
         """Refuse new jobs; SIGTERM every process of every job at once, wait
         the grace period, SIGKILL what is left; then wait for the reaping."""
         self._closing = True
-        running = [job for job in self._jobs.values() if job.status in KILLABLE_STATES]
+        running = [job for job in self._jobs if job.status in KILLABLE_STATES]
         for job in running:
             job.kill_reason = job.kill_reason or "shutdown"
         everything: KillTarget
         if self._adopt_orphans:
-            kill_tree = self._cgroups.kill_everything if self._cgroups else None
-            everything = EverythingTarget(self._me, kill_tree)
+            everything = DescendantsTarget(self._me, trees=[self._cgroups] if self._cgroups else [])
         else:
-            everything = UnionTarget(job.target for job in self._jobs.values() if job.target)
+            everything = UnionTarget(job.target for job in self._jobs if job.target)
         await kill_all(everything, self._config.kill_grace)
         for job in running:
             self._reap(job)
@@ -166,7 +168,7 @@ class Executor:
                 waiter.cancel()
         busy = [job.kill_task for job in running if job.kill_task] + list(self._cleanups)
         await asyncio.gather(*busy, return_exceptions=True)
-        for job in self._jobs.values():
+        for job in self._jobs:
             self._pump.close(job)
         if self._cgroups is not None:
             self._cgroups.remove()
@@ -183,7 +185,7 @@ class Executor:
         if self._cgroups is None:
             return spawn(job.command, job.args, environment, cwd)
         try:
-            job.cgroup = self._cgroups.create(job.id)
+            job.cgroup = self._job_cgroup(job.id)
             self._cgroups.enter(job.cgroup)
         except OSError as exc:  # the cgroup itself could not be made or entered
             self._drop_cgroup(job)
@@ -195,6 +197,24 @@ class Executor:
             raise
         finally:
             self._cgroups.leave()
+
+    def _job_cgroup(self, job_id: int) -> JobCgroup:
+        assert self._cgroups is not None
+        try:
+            return self._cgroups.create(job_id)
+        except FileNotFoundError:
+            pass
+        # Our tree is gone: removed by hand or by something that did not
+        # check its lock. Its jobs had ended (a cgroup with processes cannot
+        # be removed); make a new one rather than fail every job from now on.
+        vanished = self._cgroups.base
+        self._cgroups.recreate()
+        log.error(
+            "this server's cgroup %s vanished (removed from outside); new jobs go to %s",
+            vanished,
+            self._cgroups.base,
+        )
+        return self._cgroups.create(job_id)
 
     def _drop_cgroup(self, job: Job) -> None:
         if job.cgroup is not None:
@@ -277,16 +297,15 @@ class Executor:
             self._start_kill(job, "timeout")
 
     def _start_kill(self, job: Job, reason: str) -> asyncio.Task[None]:
-        """Mark the job killed-on-exit and send the first SIGTERM right now."""
+        """Mark the job killed-on-exit (now, in this loop step, so that its
+        end cannot be seen as a plain exit) and start killing it."""
         job.kill_reason = reason
-        if job.target is not None:
-            job.target.terminate()
         job.kill_task = asyncio.ensure_future(self._kill(job))
         return job.kill_task
 
     async def _kill(self, job: Job) -> None:
         assert job.target is not None
-        gone = await kill_all(job.target, self._config.kill_grace, already_terminated=True)
+        gone = await kill_all(job.target, self._config.kill_grace)
         self._reap(job)
         if not gone or not job.ended.is_set():
             with contextlib.suppress(TimeoutError):

@@ -1,17 +1,22 @@
-"""Ending a set of processes: SIGTERM, a grace period, then SIGKILL.
+"""The one kill engine: SIGTERM, a grace period, then SIGKILL until gone.
 
-What the set is, and how to signal it as a whole, is the ``KillTarget``'s
-business (a job's cgroup, or its tree and session). The target is asked for
-its members again on every poll, so processes forked during the grace period
-are caught too. Members are ``psutil.Process`` objects, which remember each
-process's start time and refuse to signal a PID that has since been reused.
+A job's kill, the stop of what an ended job left behind, the executor's
+shutdown, the supervisor's clean-up after a dead executor and the sweep of a
+dead server's cgroups all run ``kill_all``; only the ``KillTarget`` differs
+(a job's cgroup, its tree and session, every child of a process, a dead
+server's cgroup tree). The target is asked for its members again on every
+poll, so processes forked during the grace period are caught too. Members
+are ``psutil.Process`` objects, which remember each process's start time and
+refuse to signal a PID that has since been reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 import psutil
@@ -28,9 +33,11 @@ class MembersUnknown(Exception):
 
 
 class KillTarget(Protocol):
-    def members(self) -> set[psutil.Process]: ...
+    def members(self) -> set[psutil.Process]:
+        """The processes still to be killed; ``MembersUnknown`` if that
+        cannot be known now."""
 
-    def terminate(self) -> None:
+    async def terminate(self) -> None:
         """SIGTERM to every member."""
 
     def force(self) -> None:
@@ -44,38 +51,85 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
-def signal_each(processes: set[psutil.Process], sig: int) -> None:
+def protected_pids() -> frozenset[int]:
+    """This process and its parent: whatever a target lists, a signal meant
+    for a job never reaches the server itself (the executor and the
+    supervisor; the API is neither a job's child nor in a job's cgroup)."""
+    return frozenset({os.getpid(), os.getppid()})
+
+
+def signal_each(processes: Iterable[psutil.Process], sig: int) -> None:
+    spared = protected_pids()
     for process in processes:
+        if process.pid in spared:
+            continue
         with contextlib.suppress(psutil.Error, OSError):
             process.send_signal(sig)
 
 
-async def _until_gone(target: KillTarget, seconds: float, force: bool) -> bool:
-    deadline = time.monotonic() + seconds
+class Clock:
+    """Time as the engine sees it; tests replace it to run every branch in
+    milliseconds."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return asyncio.sleep(seconds)
+
+
+async def _until_gone(target: KillTarget, seconds: float, force: bool, clock: Clock) -> bool:
+    deadline = clock.now() + seconds
     # Most processes die within a few milliseconds of the signal: look again
     # soon, then less and less often.
     interval = FIRST_POLL
     while True:
         try:
-            members = {p for p in target.members() if alive(p)}
+            members: set[psutil.Process] | None = {p for p in target.members() if alive(p)}
         except MembersUnknown:
             members = None  # can't tell: not gone
         if members == set():
             return True
-        if time.monotonic() >= deadline:
+        if clock.now() >= deadline:
             return False
         if force:
             target.force()  # again: anything new since the last round
-        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        await clock.sleep(min(interval, max(0.0, deadline - clock.now())))
         interval = min(interval * 1.5, POLL_INTERVAL)
 
 
-async def kill_all(target: KillTarget, grace: float, already_terminated: bool = False) -> bool:
-    """Terminate the target until nothing is left; False if something is
-    still there ``KILL_SETTLE`` seconds after SIGKILL."""
+async def kill_all(
+    target: KillTarget,
+    grace: float,
+    *,
+    already_terminated: bool = False,
+    clock: Clock | None = None,
+) -> bool:
+    """SIGTERM the target, wait up to ``grace`` for it to be gone, then
+    SIGKILL until it is; False if something is still there ``KILL_SETTLE``
+    seconds after SIGKILL (or its members could not be known)."""
+    clock = clock or Clock()
     if not already_terminated:
-        target.terminate()
-    if await _until_gone(target, grace, force=False):
+        await target.terminate()
+    if await _until_gone(target, grace, force=False, clock=clock):
         return True
     target.force()
-    return await _until_gone(target, KILL_SETTLE, force=True)
+    return await _until_gone(target, KILL_SETTLE, force=True, clock=clock)
+
+
+def kill_all_now(target: KillTarget, grace: float, reap: Callable[[], None]) -> bool:
+    """``kill_all`` for a caller without an event loop (the supervisor);
+    ``reap`` runs on every poll so its zombie children do not pile up."""
+
+    class Reaping:
+        def members(self) -> set[psutil.Process]:
+            reap()
+            return target.members()
+
+        async def terminate(self) -> None:
+            await target.terminate()
+
+        def force(self) -> None:
+            target.force()
+
+    return asyncio.run(kill_all(Reaping(), grace))

@@ -7,12 +7,14 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 
 from worker.config import ExecutorConfig
-from worker.errors import WorkerError
+from worker.errors import RequestExpired, WorkerError
 from worker.executor.cgroups import CgroupTree
 from worker.executor.core import Executor
 from worker.executor.job import Job
+from worker.executor.sweep import sweep_dead_trees
 from worker.protocol import (
     ErrorReply,
     GetStatus,
@@ -23,6 +25,8 @@ from worker.protocol import (
     ListJobs,
     Outbox,
     OutputChunk,
+    Ping,
+    Pong,
     ProtocolError,
     ReadOutput,
     Reply,
@@ -34,7 +38,7 @@ from worker.protocol import (
     read_message,
 )
 
-REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, ErrorReply)
+REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, Pong, ErrorReply)
 
 log = logging.getLogger("worker.executor")
 
@@ -92,11 +96,15 @@ async def serve(
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
 
+    # In the background: what dead servers left must not delay our start.
+    sweeping = asyncio.create_task(sweep_dead_trees(config.kill_grace)) if cgroups else None
     reading = asyncio.create_task(read_requests())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     # No new request is read once stopping; runs already read are refused.
     reading.cancel()
+    if sweeping is not None:
+        await asyncio.gather(sweeping, return_exceptions=True)
     await executor.shutdown()
     for task in (stopping, *tasks):
         task.cancel()
@@ -108,9 +116,11 @@ async def serve(
 async def handle(executor: Executor, request: Request) -> Reply:
     rid = request.request_id
     try:
+        _check_deadline(request)
         match request:
             case RunJob():
-                return JobCreated(rid, executor.run(request))
+                job_id, existing = executor.run(request)
+                return JobCreated(rid, job_id, existing)
             case GetStatus():
                 return JobInfo(rid, executor.get(request.owner, request.job_id).snapshot())
             case ReadOutput():
@@ -124,18 +134,39 @@ async def handle(executor: Executor, request: Request) -> Reply:
             case KillJob():
                 return JobInfo(rid, await executor.kill(request.owner, request.job_id))
             case ListJobs():
-                return JobList(rid, tuple(executor.jobs(request.owner, request.status)))
+                jobs, next_before = executor.jobs(
+                    request.owner, request.status, request.limit, request.before
+                )
+                return JobList(rid, tuple(jobs), next_before)
             case WriteStdin():
                 accepted, closed = executor.write_stdin(
                     request.owner, request.job_id, request.data, request.close
                 )
                 return StdinWritten(rid, request.job_id, accepted, closed)
+            case Ping():
+                return Pong(rid)
     except WorkerError as exc:
         return ErrorReply(rid, exc.code, exc.message)
     except Exception as exc:  # a bug must not take the executor and its jobs down
         log.exception("request %r failed", request)
         return ErrorReply(rid, WorkerError.code, f"internal error: {exc}")
     return ErrorReply(rid, WorkerError.code, f"unknown request {type(request).__name__}")
+
+
+def _check_deadline(request: Request) -> None:
+    deadline = getattr(request, "deadline", 0.0)
+    if deadline and time.monotonic() > deadline:
+        late = time.monotonic() - deadline
+        log.warning(
+            "refused a %s request %.1f s past its deadline: the executor was stalled "
+            "and the API had given up on it",
+            type(request).__name__,
+            late,
+        )
+        raise RequestExpired(
+            f"the request came {late:.1f} s after its deadline (the executor was "
+            "stalled); nothing was done"
+        )
 
 
 def _chunk(request_id: int, job: Job, offset: int, limit: int) -> OutputChunk:

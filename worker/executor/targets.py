@@ -12,14 +12,18 @@ its children, where ``candidates`` finds them.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterable
 
 import psutil
 
-from worker.executor.cgroups import JobCgroup
-from worker.executor.killer import KillTarget, MembersUnknown, alive, signal_each
+from worker.executor.cgroups import CgroupTree, JobCgroup
+from worker.executor.killer import KillTarget, MembersUnknown, alive, protected_pids, signal_each
+
+log = logging.getLogger("worker.executor")
 
 JOB_ID_VARIABLE = "WORKER_JOB_ID"
 
@@ -52,23 +56,24 @@ class CgroupTarget:
             pids = self.cgroup.pids()
         except OSError as exc:  # out of descriptors, say: not "empty"
             raise MembersUnknown(str(exc)) from exc
-        found = (process_of(pid) for pid in pids)
-        self._known = {p for p in found if p is not None}
+        self._known = _processes(pids)
         return set(self._known)
 
-    def terminate(self) -> None:
+    async def terminate(self) -> None:
         # The group first, at once (the usual case: everything is in it);
         # then, frozen, whatever of the cgroup left the group.
         _killpg(self._group(), signal.SIGTERM)
         try:
-            self.cgroup.signal_all(signal.SIGTERM)
-        except OSError:
+            await self.cgroup.signal_all(signal.SIGTERM)
+        except OSError as exc:
+            _complain(exc, self.cgroup)
             self._fallback(signal.SIGTERM)
 
     def force(self) -> None:
         try:
             self.cgroup.kill()
-        except OSError:
+        except OSError as exc:
+            _complain(exc, self.cgroup)
             self._fallback(signal.SIGKILL)
 
     def _fallback(self, sig: int) -> None:
@@ -118,34 +123,87 @@ class TreeTarget:
         return self._marked[key]
 
     def _signal(self, sig: int) -> None:
+        # Who is in the job is read before the signal: once the leader dies
+        # of it and is reaped, its orphans can no longer be told apart by
+        # session or descent, and one that survives the signal (a child
+        # between fork and exec, in a shell's handler) must still be known.
+        members = self.members()
         _killpg(self._group(), sig)
-        signal_each(self.members(), sig)
+        signal_each(members, sig)
 
-    def terminate(self) -> None:
+    async def terminate(self) -> None:
         self._signal(signal.SIGTERM)
 
     def force(self) -> None:
         self._signal(signal.SIGKILL)
 
 
-class EverythingTarget:
-    """Every descendant of the executor (at shutdown, all of them are jobs'),
-    and the whole cgroup tree where there is one."""
+class TreesTarget:
+    """Every process in some servers' cgroup trees: this one's at shutdown,
+    or dead servers' (their locks taken) in a sweep."""
 
-    def __init__(self, executor: psutil.Process, kill_tree: Callable[[], None] | None) -> None:
-        self._executor = executor
-        self._kill_tree = kill_tree
+    def __init__(self, trees: Iterable[CgroupTree]) -> None:
+        self._trees = list(trees)
 
     def members(self) -> set[psutil.Process]:
-        return {p for p in children(self._executor, recursive=True) if alive(p)}
+        pids: list[int] = []
+        for tree in self._trees:
+            try:
+                seen = tree.pids()
+                if not seen and tree.populated():
+                    # Processes of another PID namespace: cgroup.kill still
+                    # reaches them, signals by PID cannot.
+                    raise MembersUnknown(f"{tree.base} holds processes we cannot see")
+            except FileNotFoundError:
+                continue  # removed meanwhile: nothing left in it
+            except OSError as exc:
+                raise MembersUnknown(str(exc)) from exc
+            pids += seen
+        return _processes(pids)
 
-    def terminate(self) -> None:
-        signal_each(self.members(), signal.SIGTERM)
+    async def terminate(self) -> None:
+        for tree in self._trees:
+            for cgroup in tree.job_cgroups():
+                try:
+                    await cgroup.signal_all(signal.SIGTERM)
+                except OSError as exc:
+                    _complain(exc, cgroup)
+        with contextlib.suppress(MembersUnknown):  # anything outside a job cgroup
+            signal_each(self.members(), signal.SIGTERM)
 
     def force(self) -> None:
-        if self._kill_tree is not None:
-            self._kill_tree()
-        signal_each(self.members(), signal.SIGKILL)
+        for tree in self._trees:
+            tree.kill_everything()
+        with contextlib.suppress(MembersUnknown):
+            signal_each(self.members(), signal.SIGKILL)
+
+
+class DescendantsTarget:
+    """Every descendant of ``root`` but ``keep`` (orphans of jobs are
+    adopted by a subreaper, so at shutdown they are all here), plus
+    ``trees``: whatever left the process tree cannot leave its cgroup."""
+
+    def __init__(
+        self, root: psutil.Process, keep: Iterable[int] = (), trees: Iterable[CgroupTree] = ()
+    ) -> None:
+        self._root = root
+        self._keep = set(keep) | protected_pids()
+        self._trees = TreesTarget(trees)
+
+    def members(self) -> set[psutil.Process]:
+        return self._descendants() | self._trees.members()
+
+    async def terminate(self) -> None:
+        await self._trees.terminate()
+        signal_each(self._descendants(), signal.SIGTERM)
+
+    def force(self) -> None:
+        self._trees.force()
+        signal_each(self._descendants(), signal.SIGKILL)
+
+    def _descendants(self) -> set[psutil.Process]:
+        found = children(self._root, recursive=True)
+        return {p for p in found if p.pid not in self._keep and alive(p)}
 
 
 class UnionTarget:
@@ -161,9 +219,9 @@ class UnionTarget:
                 found.update(p for p in target.members() if alive(p))
         return found
 
-    def terminate(self) -> None:
+    async def terminate(self) -> None:
         for target in self._targets:
-            target.terminate()
+            await target.terminate()
 
     def force(self) -> None:
         for target in self._targets:
@@ -175,3 +233,17 @@ def children(process: psutil.Process, recursive: bool = False) -> list[psutil.Pr
         return process.children(recursive=recursive)
     except (psutil.Error, OSError):
         return []
+
+
+def _processes(pids: Iterable[int]) -> set[psutil.Process]:
+    spared = protected_pids()
+    found = (process_of(pid) for pid in pids if pid not in spared)
+    return {p for p in found if p is not None}
+
+
+def _complain(exc: OSError, cgroup: JobCgroup) -> None:
+    if exc.errno == errno.EBUSY:
+        # Never expected: the executor steps into a job's cgroup only for
+        # the instant of a fork. Its processes are signalled one by one,
+        # the server's own never.
+        log.error("not freezing %s: %s", cgroup.path, exc.strerror)

@@ -1,0 +1,130 @@
+"""The exact bytes of every message type, pinned.
+
+Both ends of the executor pipe must encode alike whatever supported Python
+they run (Debian 12's 3.11.2 once pickled enum members differently and broke
+the server on its first request). CI runs this on every supported Python; a
+version that encodes differently fails here instead of in production.
+
+After a deliberate change to a message, print the new values with
+``python -m tests.test_protocol_encoding`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from typing import get_args
+
+import pytest
+
+from worker.protocol import (
+    ErrorReply,
+    GetStatus,
+    JobCreated,
+    JobInfo,
+    JobList,
+    JobSnapshot,
+    JobStatus,
+    KillJob,
+    ListJobs,
+    Message,
+    OutputChunk,
+    Ping,
+    Pong,
+    ProtocolError,
+    ReadOutput,
+    RunJob,
+    StdinWritten,
+    WatchOutput,
+    WriteStdin,
+    decode,
+    encode,
+)
+
+_SNAPSHOT = JobSnapshot(
+    id=7,
+    owner="alice",
+    status=JobStatus.KILLED,
+    command="sleep",
+    args=("60", "ünï"),
+    pid=4242,
+    exit_code=None,
+    signal=9,
+    started_at="2023-11-14T22:13:20.250Z",
+    ended_at=None,
+    reason="kill",
+)
+
+SAMPLES: dict[str, Message] = {
+    "RunJob": RunJob(1, "alice", "env", ("-0",), 2.5, (("A", "1"),), "/tmp", 123.25, "key-1"),
+    "GetStatus": GetStatus(2, "bob", 3),
+    "ReadOutput": ReadOutput(3, "alice", 7, 10, 20),
+    "WatchOutput": WatchOutput(4, "alice", 7, 99, 1 << 20),
+    "KillJob": KillJob(5, "alice", 7, 99.5),
+    "ListJobs": ListJobs(6, "alice", JobStatus.RUNNING, 50, 1000),
+    "WriteStdin": WriteStdin(7, "alice", 7, b"yes\n\0\xff", True, 7.0),
+    "JobCreated": JobCreated(8, 12, True),
+    "JobInfo": JobInfo(9, _SNAPSHOT),
+    "OutputChunk": OutputChunk(10, 7, 5, b"\x00\xffhi", 9, JobStatus.COMPLETED, True, 5),
+    "JobList": JobList(11, (_SNAPSHOT,), 6),
+    "StdinWritten": StdinWritten(12, 7, 6, False),
+    "ErrorReply": ErrorReply(13, "job_not_found", "job 3 not found"),
+    "Ping": Ping(14),
+    "Pong": Pong(15),
+}
+
+PINNED = {
+    "RunJob": "000000000000007280059567000000000000008c0f776f726b65722e70726f746f636f6c948c0652756e4a6f62949394284b018c05616c696365948c03656e76948c022d309485944740040000000000008c0141948c013194869485948c042f746d709447405ed000000000008c056b65792d3194749452942e",
+    "GetStatus": "000000000000003a8005952f000000000000008c0f776f726b65722e70726f746f636f6c948c094765745374617475739493944b028c03626f62944b03879452942e",
+    "ReadOutput": "000000000000004280059537000000000000008c0f776f726b65722e70726f746f636f6c948c0a526561644f7574707574949394284b038c05616c696365944b074b0a4b14749452942e",
+    "WatchOutput": "00000000000000468005953b000000000000008c0f776f726b65722e70726f746f636f6c948c0b57617463684f7574707574949394284b048c05616c696365944b074b634a00001000749452942e",
+    "KillJob": "000000000000004480059539000000000000008c0f776f726b65722e70726f746f636f6c948c074b696c6c4a6f62949394284b058c05616c696365944b07474058e00000000000749452942e",
+    "ListJobs": "000000000000005d80059552000000000000008c0f776f726b65722e70726f746f636f6c948c084c6973744a6f6273949394284b068c05616c6963659468008c094a6f625374617475739493948c0772756e6e696e6794859452944b324de803749452942e",
+    "WriteStdin": "000000000000005180059546000000000000008c0f776f726b65722e70726f746f636f6c948c0a5772697465537464696e949394284b078c05616c696365944b0743067965730a00ff948847401c000000000000749452942e",
+    "JobCreated": "00000000000000368005952b000000000000008c0f776f726b65722e70726f746f636f6c948c0a4a6f62437265617465649493944b084b0c88879452942e",
+    "JobInfo": "00000000000000ae800595a3000000000000008c0f776f726b65722e70726f746f636f6c948c074a6f62496e666f9493944b0968008c0b4a6f62536e617073686f74949394284b078c05616c6963659468008c094a6f625374617475739493948c066b696c6c656494859452948c05736c656570948c023630948c05c3bc6ec3af9486944d92104e4b098c18323032332d31312d31345432323a31333a32302e3235305a944e8c046b696c6c9474945294869452942e",
+    "OutputChunk": "00000000000000658005955a000000000000008c0f776f726b65722e70726f746f636f6c948c0b4f75747075744368756e6b949394284b0a4b074b05430400ff6869944b0968008c094a6f625374617475739493948c09636f6d706c657465649485945294884b05749452942e",
+    "JobList": "00000000000000b2800595a7000000000000008c0f776f726b65722e70726f746f636f6c948c074a6f624c6973749493944b0b68008c0b4a6f62536e617073686f74949394284b078c05616c6963659468008c094a6f625374617475739493948c066b696c6c656494859452948c05736c656570948c023630948c05c3bc6ec3af9486944d92104e4b098c18323032332d31312d31345432323a31333a32302e3235305a944e8c046b696c6c947494529485944b06879452942e",
+    "StdinWritten": "000000000000003b80059530000000000000008c0f776f726b65722e70726f746f636f6c948c0c537464696e5772697474656e949394284b0c4b074b0689749452942e",
+    "ErrorReply": "00000000000000558005954a000000000000008c0f776f726b65722e70726f746f636f6c948c0a4572726f725265706c799493944b0d8c0d6a6f625f6e6f745f666f756e64948c0f6a6f622033206e6f7420666f756e6494879452942e",
+    "Ping": "000000000000002d80059522000000000000008c0f776f726b65722e70726f746f636f6c948c0450696e679493944b0e859452942e",
+    "Pong": "000000000000002d80059522000000000000008c0f776f726b65722e70726f746f636f6c948c04506f6e679493944b0f859452942e",
+}
+
+
+def test_every_message_type_is_pinned() -> None:
+    names = {cls.__name__ for cls in get_args(Message)}
+    assert set(SAMPLES) == names
+    assert set(PINNED) == names
+    assert all(type(message).__name__ == name for name, message in SAMPLES.items())
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_encoding_is_pinned(name: str) -> None:
+    encoded = encode(SAMPLES[name]).hex()
+    assert encoded == PINNED[name], f"{name} encodes differently on Python {sys.version.split()[0]}"
+    assert decode(bytes.fromhex(PINNED[name])[8:]) == SAMPLES[name]
+
+
+def test_enum_members_travel_by_value() -> None:
+    encoded = encode(ListJobs(1, "alice", JobStatus.FAILED))
+    assert b"failed" in encoded
+    assert b"FAILED" not in encoded
+    assert b"getattr" not in encoded
+
+
+def test_enum_pickled_by_name_is_refused() -> None:
+    """What Python 3.11.2 used to send: ``getattr(JobStatus, 'RUNNING')``."""
+
+    class ByName:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (getattr, (JobStatus, "RUNNING"))
+
+    payload = pickle.dumps(ListJobs(1, "alice", ByName()), protocol=5)  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match=r"refusing to unpickle builtins\.getattr"):
+        decode(payload)
+
+
+if __name__ == "__main__":
+    for sample_name, sample in SAMPLES.items():
+        print(f'    "{sample_name}": "{encode(sample).hex()}",')
