@@ -20,7 +20,13 @@ from rich.console import Console
 from bench import RESULTS
 from bench.context import COMMON_FLAGS, Bench
 from bench.figures_api import cli_wall_time, status_latency_under_output, status_throughput
-from bench.figures_jobs import jobs_started, kill_tree, memory_per_job, output_capture
+from bench.figures_jobs import (
+    isolated_jobs_started,
+    jobs_started,
+    kill_tree,
+    memory_per_job,
+    output_capture,
+)
 from bench.follow import follow_latency
 from bench.machine import busy_meanwhile, code_version, describe, job_cgroups_in_use
 from bench.procs import Https, start_sanic_baseline
@@ -41,6 +47,7 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
     return [
         ("status_rps", "status requests/s", throughput),
         ("jobs_per_s", "jobs started/s", jobs_started),
+        ("isolated_jobs_per_s", "jobs started/s, isolation on", isolated_jobs_started),
         ("capture_mib_s", "output captured MiB/s", output_capture),
         ("follow_p99_ms", "follow latency p99", follow_latency),
         ("cli_status", "CLI status wall time", cli_wall_time),
@@ -74,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = {key for key in args.only.split(",") if key}
     try:
         bench.main = bench.worker()
+        bench.startup = bench.main.startup
         bench.http = Https(bench.main.port)
         bench.status_job = bench.http.run_job("/bin/true")
         bench.http.wait_final(bench.status_job)  # also caches the credentials

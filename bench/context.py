@@ -22,6 +22,7 @@ class Bench:
     main: Server | None = None
     http: Https | None = None
     status_job: int = 0
+    startup: str = ""  # the main server's start-up line
 
     def worker(self, *flags: str) -> Server:
         """A `worker serve` of our own, stopped at the end if not before."""

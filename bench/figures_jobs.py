@@ -18,6 +18,7 @@ from bench.baselines import (
 from bench.context import Bench, alternate
 from bench.figures_api import check_replies
 from bench.httpload import LoadSpec, load, post_request
+from bench.isolation import isolated_rate, step_costs
 from bench.procs import run_isolated
 from bench.report import Figure, Target
 
@@ -65,6 +66,44 @@ def jobs_started(bench: Bench) -> Figure:
         f"(201 replies, none failed to start), median of {runs}; baseline: one process, "
         "Popen(/bin/true, stdin/stdout pipes, stderr=STDOUT, start_new_session=True), "
         "reaped in batches of 64"
+    )
+    return figure
+
+
+def isolated_jobs_started(bench: Bench) -> Figure:
+    """Job starts with isolation on (a uid per user, PID and mount
+    namespaces), against a Python loop isolating each job by the same means;
+    the same with namespaces off beside it, and what each step costs."""
+    figure = Figure(
+        "isolated_jobs_per_s",
+        f"jobs started/s with isolation on, POST /jobs/run of /bin/true, {RUN_CLIENTS} clients",
+        "jobs/s",
+        Target("ratio>=", 0.5),
+        baseline_name="Python loop, same isolation",
+    )
+    if "PID and mount namespaces" not in bench.startup:
+        figure.error = f"isolation is not on here: {bench.startup}"
+        return figure
+    request = post_request("/jobs/run", _run_body("/bin/true"))
+    per_process = RUN_CLIENTS // RUN_PROCESSES
+
+    def rate(port: int) -> float:
+        result = load([LoadSpec(port, request, per_process, WINDOW)] * RUN_PROCESSES)
+        check_replies(result, "run")
+        return result.ok / result.window
+
+    runs = bench.runs_at_least(3)
+    figure.worker_runs, figure.baseline_runs = alternate(
+        runs, lambda: rate(bench.server.port), lambda: run_isolated(isolated_rate, WINDOW)
+    )
+    with bench.own_worker("--no-namespaces") as (server, _):
+        off = statistics.median(rate(server.port) for _ in range(runs))
+    costs = run_isolated(step_costs)
+    figure.extra = {"namespaces off jobs/s": off, "step costs us": costs}
+    steps = "; ".join(f"{name} {cost:.0f} us" for name, cost in costs.items())
+    figure.note = (
+        f"median of {runs}; with --no-namespaces (a uid per user only): {off:,.0f} jobs/s; "
+        f"per job, in the baseline loop: {steps}"
     )
     return figure
 

@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -126,6 +127,8 @@ class Server:
     flags: list[str] = field(default_factory=list)
     api_pid: int = 0
     executor_pid: int = 0
+    state_dir: Path | None = None  # its own, removed when it stops
+    startup: str = ""  # what it printed when it was ready
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -139,6 +142,8 @@ class Server:
             self.process.stdout.close()
         if self.process.returncode == 0:
             self.log.unlink(missing_ok=True)  # kept when something went wrong
+        if self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 def _start(name: str, argv: list[str], ready: re.Pattern[bytes]) -> tuple[Server, re.Match[bytes]]:
@@ -170,11 +175,18 @@ def _start(name: str, argv: list[str], ready: re.Pattern[bytes]) -> tuple[Server
 
 
 def start_worker(*flags: str) -> Server:
+    # A state directory of its own (never the host's /var/lib/worker), where
+    # jobs can reach their directories (not under /tmp: each job has its own).
+    state = Path(tempfile.mkdtemp(prefix="worker-bench-", dir="/var/tmp"))
+    state.chmod(0o711)
     argv = [sys.executable, "-m", "worker", "serve", "--port", "{port}", *flags]
+    argv += ["--state-dir", str(state)]
     pattern = re.compile(rb"api pid (\d+), executor pid (\d+)")
     server, match = _start("worker", argv, pattern)
     server.api_pid, server.executor_pid = int(match.group(1)), int(match.group(2))
     server.flags = list(flags)
+    server.state_dir = state
+    server.startup = bytes(match.string).decode(errors="replace").strip()
     return server
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a short CLI command should not pay for importing pathlib
     from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
@@ -15,6 +16,8 @@ DEFAULT_KILL_GRACE = 5.0
 DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_RATE_LIMIT_MS = 100
 DEFAULT_MAX_OUTPUT = 64 << 20
+DEFAULT_UID_RANGE = (61184, 65519)  # systemd's DynamicUser range
+NETWORKS = ("host", "none")
 # The executor answers in milliseconds; one silent for this long is stalled.
 DEFAULT_EXECUTOR_TIMEOUT = 10.0
 # The API's front door (worker/api/frontdoor.py): open connections, in total
@@ -39,6 +42,13 @@ class ExecutorConfig:
     max_output: int = DEFAULT_MAX_OUTPUT
     # Give each job a cgroup where the host allows it (else track sessions).
     use_cgroups: bool = True
+    # Where each user's private directory is, and their uid allocations.
+    state_dir: Path | None = None  # None: worker.config.default_state_dir()
+    users_file: Path | None = None  # None: the demo users
+    uid_range: tuple[int, int] = DEFAULT_UID_RANGE
+    # PID and mount namespaces per job, where the host allows them.
+    namespaces: bool = True
+    network: str = "host"  # what a job gets unless it asks: "host" or "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +92,13 @@ class ClientConfig:
     password: str
     json: bool = False
     timeout: float = 30.0
+
+
+def default_state_dir() -> Path:
+    """/var/lib/worker for root; else the user's state directory."""
+    from pathlib import Path
+
+    if os.geteuid() == 0:
+        return Path("/var/lib/worker")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "worker"

@@ -7,9 +7,10 @@ import ctypes
 import os
 import resource
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -26,6 +27,27 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
     # The parent may have died before the request was in place.
     if os.getppid() != parent_pid:
         os.kill(os.getpid(), sig)
+
+
+def not_dumpable() -> None:
+    """No core dumps, and /proc/PID/mem, environ and ptrace closed to every
+    other process without CAP_SYS_PTRACE, even one of our own uid."""
+    _prctl(_PR_SET_DUMPABLE, 0)
+
+
+@contextlib.contextmanager
+def as_owner(uid: int, gid: int) -> Iterator[None]:
+    """File access (this thread's only) with ``uid`` and ``gid``, as the
+    owner of a process would read its /proc files; root needs no
+    CAP_SYS_PTRACE for that."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    old_gid = libc.setfsgid(ctypes.c_uint(gid))
+    old_uid = libc.setfsuid(ctypes.c_uint(uid))
+    try:
+        yield
+    finally:
+        libc.setfsuid(ctypes.c_uint(old_uid))
+        libc.setfsgid(ctypes.c_uint(old_gid))
 
 
 def become_subreaper() -> bool:

@@ -87,6 +87,7 @@ class RunJob(_Wire):
     deadline: float = 0.0
     # A retry with the same key (same owner, same request) gets the same job.
     idempotency_key: str | None = None
+    network: str | None = None  # "host" or "none"; None: the server's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,18 @@ Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | W
 
 
 @dataclass(frozen=True, slots=True)
+class Isolation(_Wire):
+    """What was applied to a job, as it was started."""
+
+    uid: int | None  # None: the server's own user (single-tenant mode)
+    gid: int | None
+    pid_namespace: bool
+    mount_namespace: bool  # its own /proc (with a PID namespace) and /tmp
+    network: str  # "host", or "none": a namespace with loopback only
+    cgroup: bool  # in a cgroup of its own
+
+
+@dataclass(frozen=True, slots=True)
 class JobSnapshot(_Wire):
     """A job's state at one moment."""
 
@@ -175,6 +188,7 @@ class JobSnapshot(_Wire):
     started_at: str | None  # ISO 8601 UTC, formatted once when it happened
     ended_at: str | None
     reason: str | None = None  # why a killed job was killed: "kill", "timeout"
+    isolation: Isolation | None = None  # None: it never started
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +270,7 @@ _ALLOWED = frozenset(
         ListJobs,
         WriteStdin,
         Ping,
+        Isolation,
         JobSnapshot,
         JobCreated,
         JobInfo,
@@ -291,7 +306,9 @@ def decode(payload: bytes) -> Message:
         raise
     except Exception as exc:
         raise ProtocolError(f"undecodable message: {exc}") from exc
-    if type(message).__name__ not in _ALLOWED or isinstance(message, (JobStatus, JobSnapshot)):
+    if type(message).__name__ not in _ALLOWED or isinstance(
+        message, (JobStatus, JobSnapshot, Isolation)
+    ):
         raise ProtocolError(f"not a message: {type(message).__name__}")
     return message  # type: ignore[no-any-return]
 

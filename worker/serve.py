@@ -22,13 +22,14 @@ from multiprocessing.context import SpawnProcess
 
 import psutil
 
-from worker.api.process import FAILED, READY, start_api
+from worker.api.process import start_api
+from worker.child import FAILED, READY
 from worker.config import ServeConfig
 from worker.executor import cgroups
 from worker.executor.killer import kill_all_now
 from worker.executor.process import start_executor
 from worker.executor.targets import DescendantsTarget
-from worker.linux import become_subreaper, reap_exited
+from worker.linux import become_subreaper, not_dumpable, reap_exited
 
 # Beyond the executor's own kill grace, how long children get to exit cleanly.
 STOP_MARGIN = 10.0
@@ -87,12 +88,13 @@ class _Children:
 def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str], None]) -> int:
     """Run until a stop signal or a child's death; return the exit status."""
     become_subreaper()
+    not_dumpable()
     ctx = multiprocessing.get_context("spawn")
     events = _SignalEvents()
     api_end, executor_end = ctx.Pipe(duplex=True)
     status_in, status_out = ctx.Pipe(duplex=False)
     children = _Children(
-        start_executor(ctx, executor_end, config.executor),
+        start_executor(ctx, executor_end, status_out, config.executor),
         start_api(ctx, api_end, status_out, config.api),
     )
     # Only the children may hold the pipe ends, or neither would see the
@@ -127,6 +129,7 @@ def _supervise(
 ) -> int:
     executor, api = children.executor, children.api
     watched: list[object] = [executor.sentinel, api.sentinel, status, events.reader]
+    said: dict[str, str] = {}  # what each child said when it was ready
     while True:
         ready = wait(watched)  # type: ignore[arg-type]
         if events.reader in ready:
@@ -137,15 +140,19 @@ def _supervise(
                 return 0
         if status in ready:
             try:
-                kind, text = status.recv()
+                kind, role, text = status.recv()
             except (EOFError, OSError):
                 watched.remove(status)
                 continue
-            if kind == READY:
-                say(f"worker listening on {text} (api pid {api.pid}, executor pid {executor.pid})")
-            elif kind == FAILED:
+            if kind == FAILED:
                 warn(text)
                 return 1
+            said[role] = text
+            if kind == READY and len(said) == 2:
+                say(
+                    f"worker listening on {said['api']} (api pid {api.pid}, executor pid "
+                    f"{executor.pid}); {said['executor']}"
+                )
         if not executor.is_alive():
             warn(
                 f"the executor process exited unexpectedly (exit code {executor.exitcode}); "

@@ -3,21 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from worker.api.executor_client import ExecutorClient
+from worker.child import Status
 from worker.config import ExecutorConfig
 from worker.errors import ExecutorUnavailable, JobNotFound
 from worker.executor.server import serve
 from worker.protocol import GetStatus, JobCreated, JobInfo, JobStatus, KillJob, RunJob
 
 
-def test_many_requests_in_flight_while_a_kill_waits() -> None:
+class Said:
+    """Stands for the supervisor's end of the status pipe."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    def send(self, message: object) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """Where job uids (as root) can reach their directories: not under
+    /tmp/pytest-of-root, which only root may enter."""
+    path = Path(tempfile.mkdtemp(prefix="worker-client-test-", dir="/var/tmp"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_many_requests_in_flight_while_a_kill_waits(state_dir: Path) -> None:
+    config = ExecutorConfig(
+        kill_grace=2, state_dir=state_dir, uid_range=(390_000, 390_099), namespaces=False
+    )
+    said = Said()
+
     async def main() -> None:
         api_side, executor_side = socket.socketpair()
-        executor = asyncio.create_task(serve(executor_side, ExecutorConfig(kill_grace=2)))
+        status = Status(said, "executor")  # type: ignore[arg-type]
+        executor = asyncio.create_task(serve(executor_side, config, status, "no cgroups"))
         client = ExecutorClient()
         await client.connect(api_side)
         created = await client.call(
@@ -39,6 +70,7 @@ def test_many_requests_in_flight_while_a_kill_waits() -> None:
         await asyncio.wait_for(executor, 10)
 
     asyncio.run(main())
+    assert said.messages[0][:2] == ("ready", "executor")  # type: ignore[index]
 
 
 def test_requests_fail_with_503_error_once_the_executor_is_gone() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
@@ -20,6 +23,9 @@ from worker.errors import (
     StdinUnavailable,
 )
 from worker.executor.core import Executor
+from worker.executor.identity import Identities, Identity
+from worker.executor.isolation import HostIsolation
+from worker.executor.launcher import Spawner
 from worker.protocol import JobStatus, RunJob
 
 T = TypeVar("T")
@@ -27,12 +33,26 @@ GRACE = 0.5
 
 
 def run(test: Callable[[Executor], Awaitable[T]], grace: float = GRACE) -> T:
+    """``test`` against an executor of this process (single-tenant, no
+    namespaces, no cgroups: the core's own logic, with real processes)."""
+
     async def main() -> T:
-        executor = Executor(ExecutorConfig(kill_grace=grace))
+        home = Path(tempfile.mkdtemp(prefix="worker-core-"))
+        identities = Identities(
+            {user: Identity(None, None, home, "tester") for user in ("alice", "bob")},
+            multi_user=False,
+        )
+        executor = Executor(
+            ExecutorConfig(kill_grace=grace),
+            spawner=Spawner.start(),
+            identities=identities,
+            host=HostIsolation(multi_user=False, namespaces=False, network_none=False),
+        )
         try:
             return await test(executor)
         finally:
             await executor.shutdown()
+            shutil.rmtree(home, ignore_errors=True)
 
     return asyncio.run(main())
 
@@ -51,8 +71,8 @@ async def finished(executor: Executor, job_id: int) -> JobStatus:
     return job.status
 
 
-def start(ex: Executor, command: str, args: tuple[str, ...] = (), **options: Any) -> int:
-    job_id, existing = ex.run(RunJob(0, "alice", command, args, **options))
+async def start(ex: Executor, command: str, args: tuple[str, ...] = (), **options: Any) -> int:
+    job_id, existing = await ex.run(RunJob(0, "alice", command, args, **options))
     assert not existing
     return job_id
 
@@ -71,7 +91,7 @@ def output(executor: Executor, job_id: int) -> bytes:
 
 def test_completed_job_keeps_its_exact_output() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "printf", ("a\\0b\\377c",))
+        job_id = await start(ex, "printf", ("a\\0b\\377c",))
         assert await finished(ex, job_id) is JobStatus.COMPLETED
         assert output(ex, job_id) == b"a\x00b\xffc"
         snap = ex.get("alice", job_id).snapshot()
@@ -84,7 +104,7 @@ def test_completed_job_keeps_its_exact_output() -> None:
 def test_output_is_complete_when_status_turns_final() -> None:
     async def test(ex: Executor) -> None:
         # 1 MiB is far more than a pipe holds, so the drain at exit matters.
-        ids = [start(ex, "head", ("-c", "1048576", "/dev/zero")) for _ in range(5)]
+        ids = [await start(ex, "head", ("-c", "1048576", "/dev/zero")) for _ in range(5)]
         for job_id in ids:
             assert await finished(ex, job_id) is JobStatus.COMPLETED
             assert ex.get("alice", job_id).output.size == 1 << 20
@@ -94,12 +114,12 @@ def test_output_is_complete_when_status_turns_final() -> None:
 
 def test_spawn_failure_is_failed_with_reason() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "definitely-not-a-command", ())
+        job_id = await start(ex, "definitely-not-a-command", ())
         job = ex.get("alice", job_id)
         assert job.status is JobStatus.FAILED
         assert (job.exit_code, job.pid) == (None, None)
         assert output(ex, job_id) == b"definitely-not-a-command: command not found\n"
-        no_exec = start(ex, "/", ())  # a directory: execve says EACCES
+        no_exec = await start(ex, "/", ())  # a directory: execve says EACCES
         assert output(ex, no_exec) == b"/: permission denied\n"
 
     run(test)
@@ -108,7 +128,7 @@ def test_spawn_failure_is_failed_with_reason() -> None:
 def test_ids_increase_and_jobs_run_concurrently() -> None:
     async def test(ex: Executor) -> None:
         started = time.monotonic()
-        ids = [start(ex, "sleep", ("1",)) for _ in range(10)]
+        ids = [await start(ex, "sleep", ("1",)) for _ in range(10)]
         assert ids == list(range(1, 11))
         for job_id in ids:
             assert await finished(ex, job_id) is JobStatus.COMPLETED
@@ -119,7 +139,7 @@ def test_ids_increase_and_jobs_run_concurrently() -> None:
 
 def test_stdin_reader_blocks_and_shows_output_so_far() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sh", ("-c", "echo before; read x; echo after"))
+        job_id = await start(ex, "sh", ("-c", "echo before; read x; echo after"))
         await until(lambda: output(ex, job_id) == b"before\n")
         assert ex.get("alice", job_id).status is JobStatus.RUNNING
         # It was waiting on an open pipe, not at EOF: what it reads now is ours.
@@ -132,7 +152,7 @@ def test_stdin_reader_blocks_and_shows_output_so_far() -> None:
 
 def test_kill_terminates_the_whole_tree() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sh", ("-c", "sleep 300 & sleep 300 & wait"))
+        job_id = await start(ex, "sh", ("-c", "sleep 300 & sleep 300 & wait"))
         job = ex.get("alice", job_id)
         assert job.pid is not None
         await until(lambda: len(psutil.Process(job.pid).children()) == 2)
@@ -147,7 +167,7 @@ def test_kill_terminates_the_whole_tree() -> None:
 
 def test_term_ignoring_job_is_killed_after_the_grace_period() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sh", ("-c", "trap '' TERM; echo ready; sleep 300 & wait"))
+        job_id = await start(ex, "sh", ("-c", "trap '' TERM; echo ready; sleep 300 & wait"))
         await until(lambda: output(ex, job_id) == b"ready\n")
         started = time.monotonic()
         snap = await ex.kill("alice", job_id)
@@ -161,11 +181,11 @@ def test_term_ignoring_job_is_killed_after_the_grace_period() -> None:
 
 def test_kill_of_finished_job_is_a_conflict() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "true", ())
+        job_id = await start(ex, "true", ())
         await finished(ex, job_id)
         with pytest.raises(JobNotRunning, match=r"job \d+ is not running \(status: completed\)"):
             await ex.kill("alice", job_id)
-        failed = start(ex, "no-such-thing", ())
+        failed = await start(ex, "no-such-thing", ())
         with pytest.raises(JobNotRunning, match="status: failed"):
             await ex.kill("alice", failed)
 
@@ -176,14 +196,15 @@ def test_kill_just_after_exit_is_a_conflict_not_a_kill() -> None:
     async def test(ex: Executor) -> None:
         # The job exits, and the kill request is handled before the loop has
         # seen the exit event: the executor must notice, not claim a kill.
-        job_id = start(ex, "true", ())
-        pid = ex.get("alice", job_id).pid
-        assert pid is not None
+        job_id = await start(ex, "sh", ("-c", "read x"))
+        job = ex.get("alice", job_id)
+        assert job.pid is not None and job.stdin is not None
+        job.stdin.write(b"\n", close=False)  # written at once: the pipe is empty
         deadline = time.monotonic() + 10
-        while psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        while psutil.Process(job.pid).status() != psutil.STATUS_ZOMBIE:
             assert time.monotonic() < deadline
             time.sleep(0.005)  # blocks the loop on purpose, so no event is handled
-        assert ex.get("alice", job_id).status is JobStatus.RUNNING
+        assert job.status is JobStatus.RUNNING
         with pytest.raises(JobNotRunning, match="completed"):
             await ex.kill("alice", job_id)
 
@@ -192,7 +213,7 @@ def test_kill_just_after_exit_is_a_conflict_not_a_kill() -> None:
 
 def test_concurrent_kills_share_one_outcome() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sleep", ("300",))
+        job_id = await start(ex, "sleep", ("300",))
         first, second = await asyncio.gather(ex.kill("alice", job_id), ex.kill("alice", job_id))
         assert first.status is second.status is JobStatus.KILLED
         with pytest.raises(JobNotRunning):
@@ -203,7 +224,7 @@ def test_concurrent_kills_share_one_outcome() -> None:
 
 def test_jobs_belong_to_their_owner() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sleep", ("300",))
+        job_id = await start(ex, "sleep", ("300",))
         with pytest.raises(JobNotFound, match=f"job {job_id} not found"):
             ex.get("bob", job_id)
         with pytest.raises(JobNotFound):
@@ -218,7 +239,7 @@ def test_shutdown_kills_every_running_job() -> None:
 
     async def test(ex: Executor) -> None:
         for _ in range(5):
-            job = ex.get("alice", start(ex, "sleep", ("300",)))
+            job = ex.get("alice", await start(ex, "sleep", ("300",)))
             assert job.pid is not None
             pids.append(job.pid)
         await ex.shutdown()
@@ -231,8 +252,8 @@ def test_shutdown_kills_every_running_job() -> None:
 def test_no_descriptor_leaks_after_jobs_end() -> None:
     async def test(ex: Executor) -> None:
         before = len(os.listdir("/proc/self/fd"))
-        ids = [start(ex, "echo", (str(i),)) for i in range(50)]
-        ids.append(start(ex, "no-such-command", ()))
+        ids = [await start(ex, "echo", (str(i),)) for i in range(50)]
+        ids.append(await start(ex, "no-such-command", ()))
         for job_id in ids:
             await finished(ex, job_id)
         await until(lambda: len(os.listdir("/proc/self/fd")) <= before)
@@ -244,7 +265,7 @@ def test_no_job_starts_once_shutdown_has_begun() -> None:
     async def test(ex: Executor) -> None:
         await ex.shutdown()
         with pytest.raises(ExecutorUnavailable, match="shutting down"):
-            start(ex, "true", ())
+            await start(ex, "true", ())
 
     run(test)
 
@@ -254,7 +275,9 @@ def test_output_stays_open_while_a_left_behind_process_writes() -> None:
     # to init and is no job's any more; the real executor adopts and stops
     # it (tests/integration/test_lifecycle.py). Either way, EOF is exact.
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sh", ("-c", "(read x < /dev/null; sleep 0.3; echo late) & echo early"))
+        job_id = await start(
+            ex, "sh", ("-c", "(read x < /dev/null; sleep 0.3; echo late) & echo early")
+        )
         assert await finished(ex, job_id) is JobStatus.COMPLETED
         job = ex.get("alice", job_id)
         assert output(ex, job_id) == b"early\n"
@@ -267,14 +290,14 @@ def test_output_stays_open_while_a_left_behind_process_writes() -> None:
 
 def test_timeout_kills_the_job_and_says_why() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sh", ("-c", "sleep 30 & wait"), timeout=0.3)
+        job_id = await start(ex, "sh", ("-c", "sleep 30 & wait"), timeout=0.3)
         assert await finished(ex, job_id) is JobStatus.KILLED
         snap = ex.get("alice", job_id).snapshot()
         assert snap.reason == "timeout"
-        quick = start(ex, "true", timeout=5)
+        quick = await start(ex, "true", timeout=5)
         assert await finished(ex, quick) is JobStatus.COMPLETED
         assert ex.get("alice", quick).snapshot().reason is None
-        killed = start(ex, "sleep", ("30",))
+        killed = await start(ex, "sleep", ("30",))
         assert (await ex.kill("alice", killed)).reason == "kill"
 
     run(test)
@@ -282,7 +305,7 @@ def test_timeout_kills_the_job_and_says_why() -> None:
 
 def test_env_is_added_to_the_servers_and_the_job_knows_its_id() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(
+        job_id = await start(
             ex,
             "sh",
             ("-c", 'echo "$FOO|$WORKER_JOB_ID|${PATH:+path}"'),
@@ -296,10 +319,10 @@ def test_env_is_added_to_the_servers_and_the_job_knows_its_id() -> None:
 
 def test_cwd_and_a_missing_cwd() -> None:
     async def test(ex: Executor) -> None:
-        here = start(ex, "pwd", cwd="/tmp")
+        here = await start(ex, "pwd", cwd="/tmp")
         await finished(ex, here)
         assert output(ex, here) == b"/tmp\n"
-        missing = start(ex, "pwd", cwd="/no/such/dir")
+        missing = await start(ex, "pwd", cwd="/no/such/dir")
         job = ex.get("alice", missing)
         assert job.status is JobStatus.FAILED and job.exit_code is None
         assert output(ex, missing).startswith(b"/no/such/dir: cannot change to this directory")
@@ -309,14 +332,14 @@ def test_cwd_and_a_missing_cwd() -> None:
 
 def test_stdin_write_then_eof() -> None:
     async def test(ex: Executor) -> None:
-        prompt = start(ex, "sh", ("-c", "echo name?; read x; echo hello $x; read y"))
+        prompt = await start(ex, "sh", ("-c", "echo name?; read x; echo hello $x; read y"))
         await until(lambda: output(ex, prompt) == b"name?\n")
         assert ex.write_stdin("alice", prompt, b"ann\n", close=False) == (4, False)
         await until(lambda: output(ex, prompt) == b"name?\nhello ann\n")
         assert ex.get("alice", prompt).status is JobStatus.RUNNING  # waits on its 2nd read
         ex.write_stdin("alice", prompt, b"", close=True)
         assert await finished(ex, prompt) is JobStatus.FAILED  # `read` at EOF fails
-        cat = start(ex, "cat")
+        cat = await start(ex, "cat")
         ex.write_stdin("alice", cat, b"\x00binary\xff", close=True)
         assert await finished(ex, cat) is JobStatus.COMPLETED
         assert output(ex, cat) == b"\x00binary\xff"
@@ -328,7 +351,7 @@ def test_stdin_write_then_eof() -> None:
 
 def test_stdin_of_a_job_that_does_not_read_is_bounded() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sleep", ("30",))
+        job_id = await start(ex, "sleep", ("30",))
         ex.write_stdin("alice", job_id, b"x" * (900 << 10), close=False)
         with pytest.raises(StdinUnavailable, match="not reading"):
             ex.write_stdin("alice", job_id, b"x" * (300 << 10), close=False)
@@ -341,7 +364,7 @@ def test_stdin_of_a_job_that_does_not_read_is_bounded() -> None:
 
 def test_watch_waits_for_output_or_the_end() -> None:
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sh", ("-c", "read x; echo one; read y"))
+        job_id = await start(ex, "sh", ("-c", "read x; echo one; read y"))
         watcher = asyncio.create_task(ex.watch("alice", job_id, 0, 1024))
         for _ in range(20):  # loop turns, not time: nothing can be written yet
             await asyncio.sleep(0)
@@ -359,9 +382,9 @@ def test_watch_waits_for_output_or_the_end() -> None:
 
 def test_jobs_lists_only_the_owners_newest_first() -> None:
     async def test(ex: Executor) -> None:
-        first = start(ex, "true")
-        ex.run(RunJob(0, "bob", "true", ()))
-        second = start(ex, "sleep", ("30",))
+        first = await start(ex, "true")
+        await ex.run(RunJob(0, "bob", "true", ()))
+        second = await start(ex, "sleep", ("30",))
         await finished(ex, first)
         assert [j.id for j in ex.jobs("alice")[0]] == [second, first]
         assert [j.id for j in ex.jobs("alice", JobStatus.RUNNING)[0]] == [second]
@@ -377,7 +400,7 @@ def test_a_watch_on_a_silent_job_is_answered_in_bounded_time(
     monkeypatch.setattr("worker.protocol.WATCH_TIMEOUT", 0.2)
 
     async def test(ex: Executor) -> None:
-        job_id = start(ex, "sleep", ("30",))
+        job_id = await start(ex, "sleep", ("30",))
         job = await asyncio.wait_for(ex.watch("alice", job_id, 0, 1024), 5)
         assert job.status is JobStatus.RUNNING and job.output.size == 0
 
@@ -386,16 +409,16 @@ def test_a_watch_on_a_silent_job_is_answered_in_bounded_time(
 
 def test_a_retry_with_the_same_idempotency_key_gets_the_same_job() -> None:
     async def test(ex: Executor) -> None:
-        first, existing = ex.run(RunJob(0, "alice", "true", (), idempotency_key="k1"))
+        first, existing = await ex.run(RunJob(0, "alice", "true", (), idempotency_key="k1"))
         assert not existing
-        again, existing = ex.run(RunJob(1, "alice", "true", (), idempotency_key="k1"))
+        again, existing = await ex.run(RunJob(1, "alice", "true", (), idempotency_key="k1"))
         assert (again, existing) == (first, True)
         # Another owner's key is another key; no key, a new job each time.
-        bobs, existing = ex.run(RunJob(2, "bob", "true", (), idempotency_key="k1"))
+        bobs, existing = await ex.run(RunJob(2, "bob", "true", (), idempotency_key="k1"))
         assert bobs != first and not existing
-        assert start(ex, "true") != start(ex, "true")
+        assert await start(ex, "true") != await start(ex, "true")
         with pytest.raises(IdempotencyConflict, match="different request"):
-            ex.run(RunJob(3, "alice", "false", (), idempotency_key="k1"))
+            await ex.run(RunJob(3, "alice", "false", (), idempotency_key="k1"))
         await finished(ex, first)
 
     run(test)

@@ -36,7 +36,7 @@ def expired() -> float:
 )
 def test_a_request_past_its_deadline_does_nothing(make: object) -> None:
     async def test(ex: Executor) -> None:
-        job = start(ex, "sleep", ("300",))
+        job = await start(ex, "sleep", ("300",))
         request: Request = make(job)  # type: ignore[operator]
         reply = await handle(ex, request)
         assert isinstance(reply, ErrorReply)

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from worker.resources import DEMO_CA, demo_file
 
 CA = demo_file(DEMO_CA)
+# Python for scripts that jobs run: the job's own (as root, jobs run as other
+# uids, which cannot reach an interpreter under /root, where pyenv keeps one).
+JOB_PYTHON = "python3"
+# Test servers' state directories, one base per test run (removed at its end).
+STATE_ROOT = Path("/var/tmp") / f"worker-tests-{os.getpid()}"
 START_TIMEOUT = 30.0
 USERS = {"alice": "wonderland", "bob": "builder"}
 
@@ -52,6 +62,24 @@ class Server:
     api_pid: int
     executor_pid: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    state_dir: Path | None = None
+    ca: Path = CA  # the CA its certificate is signed by
+    startup: str = ""  # the line it printed once it listened
+
+    def home(self, user: str = "alice") -> Path:
+        """The user's private directory: their jobs' working directory, and
+        a place a test can put files for them (not /tmp: a job has its own)."""
+        assert self.state_dir is not None, "a server started with start_server"
+        home = self.state_dir / "users" / user
+        assert home.is_dir(), home
+        return home
+
+    def give(self, name: str, data: bytes, user: str = "alice") -> Path:
+        """A file of ``data`` in the user's directory, readable by their jobs."""
+        path = self.home(user) / name
+        path.write_bytes(data)
+        path.chmod(0o644)
+        return path
 
     def request(
         self,
@@ -63,7 +91,7 @@ class Server:
         headers: dict[str, str] | None = None,
     ) -> Reply:
         """One HTTPS request that trusts only the shipped CA."""
-        context = ssl.create_default_context(cafile=str(CA))
+        context = ssl.create_default_context(cafile=str(self.ca))
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=30)
         sent = dict(headers or {})
         if user is not None:
@@ -140,14 +168,31 @@ class Server:
         return self.wait_for(job_id, lambda s: s["status"] != "running", timeout, user)
 
 
+def server_state(extra: tuple[str, ...] = ()) -> list[str]:
+    """Flags that give a test's server a state directory and (as root) a
+    block of uids of its own, so that no two servers on this host share
+    them. The directory is not under /tmp, which each job sees a private
+    one of, so that jobs can reach their own directories there."""
+    flags = []
+    if "--state-dir" not in extra:
+        STATE_ROOT.mkdir(mode=0o711, exist_ok=True)
+        flags += ["--state-dir", tempfile.mkdtemp(prefix="state-", dir=STATE_ROOT)]
+    if "--uid-range" not in extra:
+        first = 300_000 + random.randrange(20_000) * 100
+        flags += ["--uid-range", f"{first}-{first + 99}"]
+    return flags
+
+
 def start_server(
     tmp_path: Path, *extra: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> Server:
     port = free_port()
     stderr_path = tmp_path / f"serve-{port}.stderr"
+    state = server_state(extra)
     with open(stderr_path, "wb") as stderr:
+        command = [sys.executable, "-m", "worker", "serve", "--port", str(port)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker", "serve", "--port", str(port), *extra],
+            [*command, *state, *extra],
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -158,6 +203,7 @@ def start_server(
     seen = wait_listening(process, stderr_path)
     match = re.search(rb"api pid (\d+), executor pid (\d+)", seen)
     assert match, seen
+    flags = [*state, *extra]
     return Server(
         process,
         port,
@@ -165,6 +211,8 @@ def start_server(
         stderr_path,
         int(match.group(1)),
         int(match.group(2)),
+        state_dir=Path(flags[flags.index("--state-dir") + 1]),
+        startup=seen.decode().strip(),
     )
 
 
@@ -216,3 +264,25 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
     instance = start_server(tmp_path, "--kill-grace", "1", "--rate-limit-ms", "0")
     yield instance
     stop_server(instance.process)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_state_directories() -> Iterator[None]:
+    yield
+    shutil.rmtree(STATE_ROOT, ignore_errors=True)
+
+
+def host_pid(server: Server, job_id: int, pid: int) -> int:
+    """``pid`` as a job sees it, as this host sees it: in a job with a PID
+    namespace of its own, the process of that job whose last NSpid is it."""
+    main = server.status(job_id)["pid"]
+    init = psutil.Process(main).parent()
+    if init is None or init.name() != "worker-init":
+        return pid  # no namespace of its own: the PID is the host's
+    for process in init.children(recursive=True):
+        with contextlib.suppress(psutil.Error, OSError):
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            ns_pids = next(line for line in status.splitlines() if line.startswith("NSpid:"))
+            if int(ns_pids.split()[-1]) == pid:
+                return process.pid
+    raise AssertionError(f"no process of job {job_id} has PID {pid} in its namespace")

@@ -90,8 +90,7 @@ def test_out_follow_prints_live_and_ctrl_c_leaves_the_job(server: Server) -> Non
 
 def test_binary_output_round_trips_through_a_file(server: Server, tmp_path: Path) -> None:
     pattern = bytes(range(256)) * 4096  # 1 MiB with every byte value
-    source = tmp_path / "pattern.bin"
-    source.write_bytes(pattern)
+    source = server.give("pattern.bin", pattern)
     job_id = server.run_job("cat", str(source))
     server.wait_final(job_id)
     target = tmp_path / "copy.bin"
@@ -140,7 +139,10 @@ def test_list_shows_only_the_callers_jobs_newest_first(two_users: Server) -> Non
     server.request("PUT", f"/jobs/{second}/kill")
 
 
-def test_env_and_cwd_from_the_cli(server: Server, tmp_path: Path) -> None:
+def test_env_and_cwd_from_the_cli(server: Server) -> None:
+    place = server.home() / "place"
+    place.mkdir(exist_ok=True)
+    place.chmod(0o755)
     result = server.cli(
         "run",
         "-w",
@@ -149,13 +151,13 @@ def test_env_and_cwd_from_the_cli(server: Server, tmp_path: Path) -> None:
         "-e",
         "EMPTY=",
         "--cwd",
-        str(tmp_path),
+        str(place),
         "sh",
         "-c",
         'echo "$GREETING|$EMPTY|$(pwd)"',
     )
-    assert result.stdout.decode() == f"hi there||{tmp_path}\n"
-    missing = server.cli("run", "-w", "--cwd", str(tmp_path / "nope"), "pwd")
+    assert result.stdout.decode() == f"hi there||{place}\n"
+    missing = server.cli("run", "-w", "--cwd", str(place / "nope"), "pwd")
     assert missing.returncode == 127
     assert b"cannot change to this directory" in missing.stdout
 

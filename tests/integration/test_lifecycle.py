@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.conftest import Server, start_server, stop_server
+from tests.integration.conftest import JOB_PYTHON, Server, host_pid, start_server, stop_server
 
 # A job that daemonizes the classic way: fork, setsid, fork again, and the
 # daemon ignores SIGTERM. It prints the daemon's PID.
@@ -46,11 +45,13 @@ def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
 
 
 def pid_from_output(server: Server, job_id: int) -> int:
+    """The host PID of the process whose PID the job printed (in the job's
+    own PID namespace, where it has one)."""
     deadline = time.monotonic() + 10
     while not server.output(job_id).strip():
         assert time.monotonic() < deadline, "the job never printed a PID"
         time.sleep(0.05)
-    return int(server.output(job_id).split()[0])
+    return host_pid(server, job_id, int(server.output(job_id).split()[0]))
 
 
 @pytest.fixture(params=["cgroups", "sessions"], scope="module")
@@ -67,7 +68,7 @@ def tracked(
 
 
 def test_kill_reaches_a_double_forked_setsid_daemon(tracked: Server) -> None:
-    job_id = tracked.run_job(sys.executable, "-c", DAEMONIZE)
+    job_id = tracked.run_job(JOB_PYTHON, "-c", DAEMONIZE)
     daemon = pid_from_output(tracked, job_id)
     leader = tracked.status(job_id)["pid"]
     assert psutil.Process(daemon).ppid() != leader
@@ -161,12 +162,14 @@ def test_api_death_takes_the_executor_and_its_jobs(tmp_path: Path) -> None:
 
 
 def test_processes_an_ended_job_left_behind_are_stopped(tracked: Server) -> None:
-    # A classic daemon: the job's main process exits at once, leaving a
-    # TERM-ignoring process in a new session behind.
+    # A classic daemon: the job's main process exits (once told to), leaving
+    # a TERM-ignoring process in a new session behind.
     job_id = tracked.run_job(
-        "sh", "-c", "setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!; exit 0"
+        "sh", "-c", "setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!; read x; exit 0"
     )
     daemon = pid_from_output(tracked, job_id)
+    eof = tracked.request("POST", f"/jobs/{job_id}/stdin?eof=true", raw_body=b"")
+    assert eof.status == 200
     assert tracked.wait_final(job_id)["status"] == "completed"
     # TERM, the 1 s grace period, then KILL: gone, without any kill request.
     assert wait_gone([daemon], timeout=10) == []

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
-from tests.integration.conftest import CA, Server, start_server, stop_server
+from tests.integration.conftest import CA, JOB_PYTHON, Server, start_server, stop_server
 from tests.integration.follow_client import Heads, client_context, follow
 
 MiB = 1 << 20
@@ -66,7 +65,7 @@ def test_follow_of_unknown_job_is_404_before_any_stream(server: Server) -> None:
 
 
 def test_a_thousand_followers_get_every_byte_in_time(server: Server) -> None:
-    job_id = server.run_job(sys.executable, "-c", TICKER)
+    job_id = server.run_job(JOB_PYTHON, "-c", TICKER)
     followers = 1000
 
     async def everyone() -> tuple[list[bytes | BaseException], list[float]]:

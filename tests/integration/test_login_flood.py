@@ -149,6 +149,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12)).decode()
         lines.append(f"{name}:{hashed}\n")
     users.write_text("".join(lines), encoding="utf-8")
+    users.chmod(0o600)  # a root server refuses a users file other users could read
     instance = start_server(
         tmp_path, "--users", str(users), "--rate-limit-ms", "0", "--kill-grace", "1"
     )

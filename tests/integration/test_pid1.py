@@ -13,7 +13,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.conftest import Server, free_port, stop_server, wait_listening
+from tests.integration.conftest import (
+    JOB_PYTHON,
+    Server,
+    free_port,
+    server_state,
+    stop_server,
+    wait_listening,
+)
 
 DOUBLE_FORK = "import os\nif os.fork() == 0:\n    os.setsid()\n    os.fork()\n"
 
@@ -52,6 +59,7 @@ def _namespace_init(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Server, ps
                 "0",
                 "--kill-grace",
                 "1",
+                *server_state(),
             ],
             stdout=subprocess.PIPE,
             stderr=err,
@@ -76,7 +84,7 @@ def test_serve_as_pid_1_reaps_orphans_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         assert _pid_in_namespace(init.pid) == 1
         ids = [server.run_job("true") for _ in range(50)]
-        ids += [server.run_job(sys.executable, "-c", DOUBLE_FORK) for _ in range(10)]
+        ids += [server.run_job(JOB_PYTHON, "-c", DOUBLE_FORK) for _ in range(10)]
         for job_id in ids:
             assert server.wait_final(job_id)["status"] == "completed"
         sleeper = server.status(server.run_job("sleep", "300"))

@@ -62,8 +62,16 @@ def test_stop_signal_stops_both_processes_and_every_job(tmp_path: Path, how: str
         stop_server(server.process)
 
 
-def test_start_up_line_says_where_it_listens(server: Server) -> None:
-    # start_server waited for this line; the server must also answer there.
+def test_start_up_line_says_where_it_listens_and_how_jobs_run(server: Server) -> None:
+    where, _, jobs = server.startup.partition("; jobs: ")
+    assert where == (
+        f"worker listening on {server.url} "
+        f"(api pid {server.api_pid}, executor pid {server.executor_pid})"
+    )
+    users = "a uid per user" if os.geteuid() == 0 else "the server's own uid (single-tenant)"
+    assert jobs.startswith(users), jobs
+    assert "cgroup" in jobs  # how their processes are tracked
+    # And it answers there.
     assert server.request("GET", "/jobs/1/status", user=None).status == 401
 
 

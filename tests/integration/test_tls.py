@@ -93,6 +93,7 @@ def write_leaf(leaf: trustme.LeafCert, stem: Path) -> tuple[Path, Path]:
     cert, key = stem.with_suffix(".pem"), stem.with_suffix(".key")
     leaf.cert_chain_pems[0].write_to_path(str(cert))
     leaf.private_key_pem.write_to_path(str(key))
+    key.chmod(0o600)  # a root server refuses a key other users could read
     return cert, key
 
 
@@ -216,6 +217,7 @@ def forge_demo_lookalike(directory: Path) -> tuple[Path, Path, Path]:
     paths[2].write_bytes(
         leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    paths[2].chmod(0o600)
     return paths
 
 

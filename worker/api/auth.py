@@ -10,28 +10,23 @@ import base64
 import binascii
 import functools
 import math
-import re
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import bcrypt
 
+from worker import users
 from worker.api.backoff import Backoff
 from worker.api.checkpool import CheckPool
 from worker.api.credentials import CredentialCache
-from worker.errors import ConfigError, RateLimited, Unauthorized
+from worker.errors import RateLimited, Unauthorized
+from worker.users import BCRYPT_COST, BCRYPT_HASH, MAX_PASSWORD_BYTES
 
 REALM = 'Basic realm="worker"'
 BAD_CREDENTIALS = "invalid username or password"
 FAILED_TOO_OFTEN = "too many failed logins: wait before trying again"
 TOO_MANY_WAITING = "too many logins are waiting to be checked: retry shortly"
-# bcrypt looks at no more than 72 bytes; longer passwords are refused rather
-# than silently truncated.
-MAX_PASSWORD_BYTES = 72
-_BCRYPT_HASH = re.compile(r"\$2[abxy]?\$([0-9]{2})\$[./A-Za-z0-9]{53}")
-
-
-DEFAULT_COST = 12
+DEFAULT_COST = BCRYPT_COST
 # What a login refused for a full queue is told to wait: about one check.
 QUEUE_FULL_RETRY_MS = 500
 
@@ -42,7 +37,7 @@ def _anyone() -> Hashable:
 
 
 def _cost(hashed: bytes) -> int:
-    match = _BCRYPT_HASH.fullmatch(hashed.decode("ascii", "replace"))
+    match = BCRYPT_HASH.fullmatch(hashed.decode("ascii", "replace"))
     return int(match.group(1)) if match else DEFAULT_COST
 
 
@@ -57,22 +52,7 @@ class UserStore:
 
     @classmethod
     def load(cls, path: Path) -> UserStore:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read users file {path}: {exc}") from exc
-        hashes: dict[str, bytes] = {}
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            name, sep, hashed = line.partition(":")
-            if not sep or not name or not _BCRYPT_HASH.fullmatch(hashed):
-                raise ConfigError(f"{path}:{number}: expected 'name:bcrypt-hash'")
-            hashes[name] = hashed.encode("ascii")
-        if not hashes:
-            raise ConfigError(f"users file {path} has no users")
-        return cls(hashes)
+        return cls({name: entry.hashed for name, entry in users.load(path).items()})
 
     @property
     def names(self) -> list[str]:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from worker.config import MAX_ARG_BYTES, MAX_ARGS
+from worker.config import MAX_ARG_BYTES, MAX_ARGS, NETWORKS
 from worker.errors import BadRequest, JobNotFound
 from worker.protocol import JobStatus
 
@@ -30,6 +30,7 @@ class RunOptions:
     timeout: float | None = None
     env: tuple[tuple[str, str], ...] = ()
     cwd: str | None = None
+    network: str | None = None
 
 
 def run_body(body: bytes) -> RunOptions:
@@ -60,10 +61,11 @@ def run_body(body: bytes) -> RunOptions:
         timeout=_timeout(data.get("timeout")),
         env=_env(data.get("env")),
         cwd=_cwd(data.get("cwd")),
+        network=_network(data.get("network")),
     )
 
 
-RUN_FIELDS = frozenset({"command", "args", "timeout", "env", "cwd"})
+RUN_FIELDS = frozenset({"command", "args", "timeout", "env", "cwd", "network"})
 MAX_TIMEOUT = 10 * 365 * 24 * 3600.0
 MAX_ENV = 1024
 
@@ -112,6 +114,14 @@ def _cwd(value: Any) -> str | None:
         raise BadRequest("'cwd' must be a non-empty string")
     _check_text(value, "'cwd'")
     return value
+
+
+def _network(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in NETWORKS:
+        raise BadRequest(f"'network' must be one of {', '.join(NETWORKS)}")
+    return str(value)
 
 
 def flag(raw: str | None, name: str) -> bool:

@@ -12,53 +12,37 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
+from worker.child import Status, begin, start_child
 from worker.config import ApiConfig
 from worker.errors import WorkerError
-
-# Messages the API child sends up its status pipe to `worker serve`.
-READY = "ready"
-FAILED = "failed"
 
 
 def start_api(
     ctx: SpawnContext, executor_conn: Connection, status_conn: Connection, config: ApiConfig
 ) -> SpawnProcess:
-    process = ctx.Process(
-        target=api_main,
-        args=(executor_conn, status_conn, config, os.getpid()),
-        name="worker-api",
-        daemon=False,
-    )
-    process.start()
-    return process
+    return start_child(ctx, "worker-api", api_main, executor_conn, status_conn, config)
 
 
 def api_main(
     executor_conn: Connection, status_conn: Connection, config: ApiConfig, parent_pid: int
 ) -> None:
     from worker.api.memory import pin_mmap_threshold
-    from worker.linux import die_with_parent, raise_open_files_limit
 
-    logging.basicConfig(level=logging.WARNING, format="worker api: %(message)s")
-    # The supervisor alone decides when we stop, with SIGTERM: Ctrl-C and a
-    # terminal hangup reach the whole process group, and must not race it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    die_with_parent(parent_pid)
-    open_files = raise_open_files_limit()  # a socket per client, and followers are many
+    open_files = begin("api", parent_pid)  # a socket per client, and followers are many
+    status = Status(status_conn, "api")
     pin_mmap_threshold()
     executor_sock = socket.socket(fileno=os.dup(executor_conn.fileno()))
     executor_conn.close()
     try:
         app, listener, protocol = _prepare(config, executor_sock, open_files)
     except WorkerError as exc:
-        status_conn.send((FAILED, exc.message))
+        status.failed(exc.message)
         raise SystemExit(1) from None
 
     async def announce(running: Any) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, functools.partial(running.stop, terminate=False))
-        status_conn.send((READY, config.url))
+        status.ready(config.url)
 
     app.register_listener(announce, "after_server_start")
 
@@ -77,6 +61,7 @@ def _prepare(
     config: ApiConfig, executor_sock: socket.socket, open_files: int
 ) -> tuple[Any, socket.socket, type[asyncio.Protocol]]:
     """Everything that can fail on bad configuration, before serving starts."""
+    from worker import secrets
     from worker.api.app import create_app
     from worker.api.auth import Authenticator, UserStore
     from worker.api.connections import ConnectionTable, fit_caps
@@ -85,6 +70,7 @@ def _prepare(
     from worker.api.frontdoor import FrontDoor
     from worker.api.tls import server_context
 
+    warnings = secrets.check({"users file": config.users_file, "TLS key": config.key_file})
     auth = Authenticator(UserStore.load(config.users_file))
     tls = server_context(config.cert_file, config.key_file)
     caps = fit_caps(config.max_connections, config.max_connections_per_peer, open_files)
@@ -104,6 +90,11 @@ def _prepare(
     @app.before_server_start
     async def connect(_app: Any) -> None:
         await executor.connect(executor_sock)
+
+    @app.after_server_start
+    async def warn(_app: Any) -> None:
+        for warning in warnings:
+            logging.getLogger("worker.api").warning("%s", warning)
 
     @app.after_server_stop
     async def disconnect(_app: Any) -> None:

@@ -15,6 +15,7 @@ from worker.api.output import OutputReader
 from worker.errors import BadRequest
 from worker.protocol import (
     GetStatus,
+    Isolation,
     JobCreated,
     JobInfo,
     JobList,
@@ -73,6 +74,7 @@ class JobRoutes:
                 cwd=options.cwd,
                 deadline=deadline,
                 idempotency_key=key,
+                network=options.network,
             ),
             JobCreated,
             unanswered="the job was not started",
@@ -154,4 +156,16 @@ def status_body(job: JobSnapshot) -> dict[str, Any]:
         "args": list(job.args),
         "started_at": job.started_at,
         "ended_at": job.ended_at,
+        "isolation": None if job.isolation is None else isolation_body(job.isolation),
+    }
+
+
+def isolation_body(isolation: Isolation) -> dict[str, Any]:
+    return {
+        "uid": isolation.uid,
+        "gid": isolation.gid,
+        "pid_namespace": isolation.pid_namespace,
+        "mount_namespace": isolation.mount_namespace,
+        "network": isolation.network,
+        "cgroup": isolation.cgroup,
     }

@@ -40,6 +40,13 @@ def milliseconds(text: str) -> int:
     return int(text)
 
 
+def uid_range(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not (first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last) < 2**31:
+        raise argparse.ArgumentTypeError(f"not a range of uids such as 61184-65519: {text!r}")
+    return int(first), int(last)
+
+
 def job_id(text: str) -> str:
     if not text.isascii() or not text.isdigit():
         raise argparse.ArgumentTypeError(f"job ID must be a positive integer, not {text!r}")

@@ -44,6 +44,8 @@ def _run(client: ApiClient, args: argparse.Namespace, config: ClientConfig) -> i
         body["env"] = dict(args.env)
     if args.cwd is not None:
         body["cwd"] = args.cwd
+    if args.network is not None:
+        body["network"] = args.network
     # One key for this run, sent again on every retry: the server starts
     # the job once however often the request has to be repeated.
     key = {"Idempotency-Key": os.urandom(16).hex()}

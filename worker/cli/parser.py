@@ -22,6 +22,8 @@ from worker.config import (
     DEFAULT_MIN_BODY_RATE,
     DEFAULT_PORT,
     DEFAULT_RATE_LIMIT_MS,
+    DEFAULT_UID_RANGE,
+    NETWORKS,
 )
 from worker.errors import UsageError
 
@@ -42,9 +44,10 @@ Usage:
   worker send ID --eof         close a job's stdin (TEXT may come too)
   worker health                exit 0 if the server and its executor answer (no credentials)
   worker certs DIR             make a new private CA and server certificate in DIR
-  worker users add NAME --users FILE
+  worker users add NAME --users FILE [--account ACCOUNT]
                                add a user (or change a password); asks twice, no echo
-                               (--password-stdin reads one line from stdin instead)
+                               (--password-stdin reads one line from stdin instead);
+                               --account: run their jobs as this existing Unix account
   worker help                  show this help
 
 Run options (before CMD):
@@ -53,7 +56,8 @@ Run options (before CMD):
   --kill-on-interrupt    with --wait: Ctrl-C kills the job without asking
   --timeout DURATION     kill the job after this long (30s, 5m, 1h30m)
   -e, --env KEY=VALUE    add to the job's environment (repeatable)
-  --cwd DIR              run the job in DIR
+  --cwd DIR              run the job in DIR (default: your own directory on the server)
+  --network none|host    none: no network but loopback (default: the server's choice)
 
 Client options (put them before CMD for `run`):
   --url URL      server to talk to (env WORKER_URL, default https://{DEFAULT_HOST}:{DEFAULT_PORT})
@@ -74,6 +78,14 @@ Server options (`worker serve`):
                       (default {DEFAULT_MAX_OUTPUT}, 64 MiB)
   --no-cgroups        track job processes by session and descent even where a
                       cgroup per job could be made
+  --state-dir DIR     each user's private directory (their jobs' default working
+                      directory) and the uids allocated to them (default
+                      /var/lib/worker as root, else ~/.local/state/worker)
+  --uid-range A-B     uids for users' jobs when root (default
+                      {DEFAULT_UID_RANGE[0]}-{DEFAULT_UID_RANGE[1]}, which no account may use)
+  --no-namespaces     no PID and mount namespace per job, even where root could
+  --network host|none a job's network unless it asks (default host); none: a
+                      network namespace with loopback only
   --executor-timeout S  how long the API waits for the executor before it answers
                       503 "try again" (default {DEFAULT_EXECUTOR_TIMEOUT:g}); a request
                       it gave up on never takes effect later
@@ -138,6 +150,10 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--rate-limit-ms", type=types.milliseconds, default=DEFAULT_RATE_LIMIT_MS)
     serve.add_argument("--max-output", type=types.byte_count, default=DEFAULT_MAX_OUTPUT)
     serve.add_argument("--no-cgroups", action="store_true")
+    serve.add_argument("--state-dir", metavar="DIR")
+    serve.add_argument("--uid-range", type=types.uid_range, default=DEFAULT_UID_RANGE)
+    serve.add_argument("--no-namespaces", action="store_true")
+    serve.add_argument("--network", choices=NETWORKS, default="host")
     serve.add_argument("--executor-timeout", type=types.duration, default=DEFAULT_EXECUTOR_TIMEOUT)
     serve.add_argument("--max-connections", type=types.count, default=DEFAULT_MAX_CONNECTIONS)
     serve.add_argument(
@@ -167,6 +183,7 @@ def build() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=types.duration)
     run.add_argument("-e", "--env", type=types.env_pair, action="append", default=[])
     run.add_argument("--cwd")
+    run.add_argument("--network", choices=NETWORKS)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD [ARGS]")
 
     for name in ("status", "out", "kill", "send"):
@@ -200,6 +217,7 @@ def build() -> argparse.ArgumentParser:
     add.add_argument("name", metavar="NAME")
     add.add_argument("--users", required=True, metavar="FILE")
     add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--account", metavar="ACCOUNT")
 
     certs = actions.add_parser("certs", add_help=False)
     certs.add_argument("directory", metavar="DIR")

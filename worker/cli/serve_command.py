@@ -38,7 +38,14 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         min_body_rate=args.min_body_rate,
     )
     executor = ExecutorConfig(
-        kill_grace=args.kill_grace, max_output=args.max_output, use_cgroups=not args.no_cgroups
+        kill_grace=args.kill_grace,
+        max_output=args.max_output,
+        use_cgroups=not args.no_cgroups,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        users_file=api.users_file,
+        uid_range=args.uid_range,
+        namespaces=not args.no_namespaces,
+        network=args.network,
     )
     return ServeConfig(api=api, executor=executor)
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 from worker.cli.exit_status import ExitStatus
 from worker.errors import UsageError, WorkerError
-
-MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything past this
-COST = 12
+from worker.users import BCRYPT_COST, MAX_PASSWORD_BYTES, UserEntry, parse_line, valid_name
 
 
 class PasswordRejected(WorkerError):
@@ -22,14 +20,17 @@ class PasswordRejected(WorkerError):
 
 def users_command(args: argparse.Namespace) -> int:
     name = args.name
-    if not name or ":" in name or name.startswith("#") or any(c.isspace() for c in name):
+    if not valid_name(name):
         raise UsageError(f"user names must not be empty or contain ':' or spaces: {name!r}")
+    account = getattr(args, "account", None)
+    if account is not None:
+        _check_account(account)
     password = _read_password(name, from_stdin=args.password_stdin)
     import bcrypt
 
-    hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=COST)).decode("ascii")
+    hashed = bcrypt.hashpw(password, bcrypt.gensalt(rounds=BCRYPT_COST))
     path = Path(args.users)
-    replaced = _write_user(path, name, hashed)
+    replaced = _write_user(path, name, hashed, account)
     verb = "Changed the password of" if replaced else "Added"
     print(f"{verb} {name} in {path}. Restart `worker serve` to use it.")
     return ExitStatus.SUCCESS
@@ -54,19 +55,34 @@ def _read_password(name: str, from_stdin: bool) -> bytes:
     return password
 
 
-def _write_user(path: Path, name: str, hashed: str) -> bool:
-    """Add or replace ``name``'s line, atomically, keeping the file private."""
+def _check_account(account: str) -> None:
+    import pwd
+
+    try:
+        pwd.getpwnam(account)
+    except KeyError:
+        raise UsageError(f"there is no Unix account {account!r} on this host") from None
+
+
+def _write_user(path: Path, name: str, hashed: bytes, account: str | None) -> bool:
+    """Add or replace ``name``'s line, atomically, keeping the file private;
+    a changed password keeps the account the line named, unless another is
+    given."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkerError(f"cannot read {path}: {exc}") from exc
     replaced = False
     for index, line in enumerate(lines):
-        if line.strip().partition(":")[0] == name and not line.lstrip().startswith("#"):
-            lines[index] = f"{name}:{hashed}"
+        try:
+            entry = parse_line(line)
+        except ValueError:
+            continue  # left as it is: the server will say what is wrong with it
+        if entry is not None and entry.name == name:
+            lines[index] = UserEntry(name, hashed, account or entry.account).line()
             replaced = True
     if not replaced:
-        lines.append(f"{name}:{hashed}")
+        lines.append(UserEntry(name, hashed, account).line())
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")

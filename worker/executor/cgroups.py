@@ -131,11 +131,12 @@ class JobCgroup:
             with contextlib.suppress(OSError):
                 _write(self.path / "cgroup.freeze", "0")
 
-    async def signal_all(self, sig: int) -> None:
+    async def signal_all(self, sig: int, spare: int | None = None) -> None:
         async with self.frozen() as pids:
             for pid in pids:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
+                if pid != spare:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, sig)
 
     def kill(self) -> None:
         """SIGKILL every member at once (``cgroup.kill``, Linux 5.14+)."""

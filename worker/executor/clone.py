@@ -11,7 +11,9 @@ after ``os.fork``; the caller must therefore be single-threaded.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
+import platform
 import signal
 
 CLONE_NEWNS = 0x00020000
@@ -22,6 +24,9 @@ CLONE_PIDFD = 0x00001000
 CLONE_INTO_CGROUP = 0x200000000
 
 _SYS_CLONE3 = 435  # x86_64, aarch64 and every other 64-bit Linux (asm-generic)
+# The older clone, for where clone3 is filtered (some container runtimes'
+# seccomp profiles answer ENOSYS): its number and argument order differ.
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -77,6 +82,23 @@ def clone3(flags: int, cgroup_fd: int = -1) -> tuple[int, int]:
         cgroup=max(cgroup_fd, 0),
     )
     pid = _libc.syscall(_SYS_CLONE3, ctypes.byref(args), ctypes.sizeof(args))
+    if pid < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return (pid, pidfd.value) if pid else (0, -1)
+
+
+def clone_legacy(flags: int) -> tuple[int, int]:
+    """``clone3`` without a cgroup to be born in, through the older system
+    call; the child must then join its cgroup itself."""
+    if _SYS_CLONE is None:
+        raise OSError(errno.ENOSYS, f"no clone fallback for {platform.machine()}")
+    pidfd = ctypes.c_int(-1)
+    flags |= CLONE_PIDFD | signal.SIGCHLD
+    # (flags, stack, parent_tid, ...): the pidfd goes where parent_tid would;
+    # the last two (child_tid and tls, in an order that differs by
+    # architecture) are unused.
+    pid = _libc.syscall(_SYS_CLONE, ctypes.c_ulong(flags), None, ctypes.byref(pidfd), None, None)
     if pid < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))

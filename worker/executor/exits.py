@@ -24,15 +24,23 @@ class ChildReaper:
         self._adopt_orphans = adopt_orphans
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._pidfds: dict[int, int] = {}
+        self._borrowed: set[int] = set()  # pidfds the caller owns
         self._sigchld = False
         if adopt_orphans:
             self._install_sigchld()
 
-    def watch(self, pid: int, on_exit: Callable[[], None]) -> None:
-        """Call ``on_exit`` once ``pid`` has exited; it must reap ``pid``."""
+    def watch(self, pid: int, on_exit: Callable[[], None], pidfd: int | None = None) -> None:
+        """Call ``on_exit`` once ``pid`` has exited; it must reap ``pid``.
+        ``pidfd``: one the caller holds for it (and keeps: it is not closed
+        here)."""
         self._callbacks[pid] = on_exit
         if self._adopt_orphans:
             return  # SIGCHLD reaps every child already; no descriptor needed
+        if pidfd is not None:
+            self._borrowed.add(pid)
+            self._pidfds[pid] = pidfd
+            self._loop.add_reader(pidfd, on_exit)
+            return
         try:
             fd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -48,7 +56,9 @@ class ChildReaper:
         fd = self._pidfds.pop(pid, None)
         if fd is not None:
             self._loop.remove_reader(fd)
-            os.close(fd)
+            if pid not in self._borrowed:
+                os.close(fd)
+        self._borrowed.discard(pid)
 
     def _install_sigchld(self) -> None:
         if not self._sigchld:

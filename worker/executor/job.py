@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import subprocess
 from dataclasses import dataclass, field
 
 from worker.buffer import OutputBuffer
 from worker.executor.cgroups import JobCgroup
 from worker.executor.killer import KillTarget
 from worker.executor.stdin import StdinPipe
-from worker.protocol import JobSnapshot, JobStatus
+from worker.protocol import Isolation, JobSnapshot, JobStatus
 
 
 def now_iso() -> str:
     """The current time as ISO 8601 UTC with milliseconds, e.g. ...T06:12:08.123Z."""
     moment = datetime.datetime.now(datetime.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(eq=False)
+class Leader:
+    """Our child for a job: its main process, or the init of its PID
+    namespace (which reports the main process's end on the report pipe)."""
+
+    pid: int
+    pidfd: int  # held until reaped: signals through it can never hit a reused PID
+    init: bool
+    main_pid: int | None = None  # the job's main process, as this host sees it
+    returncode: int | None = None  # our child's, once reaped
+    leftovers: bool = False  # whether anything of the job was left when it was reaped
 
 
 @dataclass(eq=False)
@@ -28,7 +40,9 @@ class Job:
     args: tuple[str, ...]
     output: OutputBuffer
     status: JobStatus = JobStatus.RUNNING
-    process: subprocess.Popen[bytes] | None = None
+    leader: Leader | None = None
+    report_fd: int | None = None  # read end of the job's report pipe (jobinit.py)
+    isolation: Isolation | None = None
     stdin: StdinPipe | None = None  # held open so a job that reads it blocks
     output_fd: int | None = None  # read end of stdout+stderr, until EOF
     exit_code: int | None = None
@@ -39,6 +53,9 @@ class Job:
     # Set once the job has reached a final status and its output is drained.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     kill_task: asyncio.Task[None] | None = None
+    cleanup: asyncio.Task[None] | None = None  # stopping what it left behind
+    launching: bool = False  # its process is made but not known to run yet
+    main_ended: int | None = None  # its init said the main process ended, while launching
     timeout: asyncio.TimerHandle | None = None
     cgroup: JobCgroup | None = None
     target: KillTarget | None = None  # how to find and signal all its processes
@@ -48,7 +65,7 @@ class Job:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.leader.main_pid if self.leader else None
 
     def append_output(self, data: bytes) -> None:
         self.output.append(data)
@@ -107,4 +124,5 @@ class Job:
             started_at=self.started_at,
             ended_at=self.ended_at,
             reason=self.kill_reason if self.status is JobStatus.KILLED else None,
+            isolation=self.isolation,
         )

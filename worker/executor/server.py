@@ -9,11 +9,14 @@ import signal
 import socket
 import time
 
-from worker.config import ExecutorConfig
+from worker.child import Status
+from worker.config import ExecutorConfig, default_state_dir
 from worker.errors import RequestExpired, WorkerError
+from worker.executor import identity, isolation
 from worker.executor.cgroups import CgroupTree
 from worker.executor.core import Executor
 from worker.executor.job import Job
+from worker.executor.launcher import Spawner
 from worker.executor.sweep import sweep_dead_trees
 from worker.protocol import (
     ErrorReply,
@@ -37,6 +40,7 @@ from worker.protocol import (
     WriteStdin,
     read_message,
 )
+from worker.resources import DEMO_USERS, demo_file
 
 REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, Pong, ErrorReply)
 
@@ -51,13 +55,27 @@ STOP_SIGNALS = (signal.SIGTERM,)
 async def serve(
     sock: socket.socket,
     config: ExecutorConfig,
+    status: Status,
+    tracking: str,
+    *,
     adopt_orphans: bool = False,
     cgroups: CgroupTree | None = None,
 ) -> None:
     """Answer requests until the API hangs up or a stop signal arrives; then
-    kill every job and return."""
+    kill every job and return. ``tracking`` says how job processes are found
+    (a cgroup each, or not), for the start-up line."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    spawner = Spawner.start()
+    try:
+        host = await isolation.detect(spawner, config.namespaces)
+        users_file = config.users_file or demo_file(DEMO_USERS)
+        state_dir = config.state_dir or default_state_dir()
+        identities = identity.prepare(users_file, state_dir, config.uid_range)
+    except WorkerError as exc:
+        spawner.close()
+        status.failed(exc.message)
+        raise SystemExit(1) from None
 
     def on_stop_signal(_signum: int, _frame: object) -> None:
         loop.call_soon_threadsafe(stop.set)
@@ -66,7 +84,14 @@ async def serve(
     # socket that a storm of SIGCHLD (thousands of jobs ending) can fill,
     # and then a SIGTERM would be lost.
     previous = {signum: signal.signal(signum, on_stop_signal) for signum in STOP_SIGNALS}
-    executor = Executor(config, adopt_orphans=adopt_orphans, cgroups=cgroups)
+    executor = Executor(
+        config,
+        spawner=spawner,
+        identities=identities,
+        host=host,
+        adopt_orphans=adopt_orphans,
+        cgroups=cgroups,
+    )
     # A full wakeup socket only means SIGCHLDs were coalesced, which the
     # reaper handles; don't print a warning for each.
     signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
@@ -99,6 +124,7 @@ async def serve(
     # In the background: what dead servers left must not delay our start.
     sweeping = asyncio.create_task(sweep_dead_trees(config.kill_grace)) if cgroups else None
     reading = asyncio.create_task(read_requests())
+    status.ready(host.describe(tracking))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     # No new request is read once stopping; runs already read are refused.
@@ -119,7 +145,7 @@ async def handle(executor: Executor, request: Request) -> Reply:
         _check_deadline(request)
         match request:
             case RunJob():
-                job_id, existing = executor.run(request)
+                job_id, existing = await executor.run(request)
                 return JobCreated(rid, job_id, existing)
             case GetStatus():
                 return JobInfo(rid, executor.get(request.owner, request.job_id).snapshot())

@@ -22,6 +22,7 @@ import psutil
 
 from worker.executor.cgroups import CgroupTree, JobCgroup
 from worker.executor.killer import KillTarget, MembersUnknown, alive, protected_pids, signal_each
+from worker.linux import as_owner
 
 log = logging.getLogger("worker.executor")
 
@@ -44,11 +45,15 @@ def _killpg(group: int | None, sig: int) -> None:
 
 
 class CgroupTarget:
-    def __init__(self, cgroup: JobCgroup, group: Group) -> None:
+    def __init__(self, cgroup: JobCgroup, group: Group, spare: int | None = None) -> None:
         """``group`` gives the job's process group while it is safe to signal
-        as a whole (its leader unreaped, so the ID cannot have been reused)."""
+        as a whole (its leader unreaped, so the ID cannot have been reused).
+        ``spare``: the job's init (PID 1 of its namespace), which gets no
+        SIGTERM: it would pass it on to every process once more; it ends by
+        itself once they have, or with the rest on SIGKILL."""
         self.cgroup = cgroup
         self._group = group
+        self._spare = spare
         self._known: set[psutil.Process] = set()
 
     def members(self) -> set[psutil.Process]:
@@ -64,7 +69,7 @@ class CgroupTarget:
         # then, frozen, whatever of the cgroup left the group.
         _killpg(self._group(), signal.SIGTERM)
         try:
-            await self.cgroup.signal_all(signal.SIGTERM)
+            await self.cgroup.signal_all(signal.SIGTERM, spare=self._spare)
         except OSError as exc:
             _complain(exc, self.cgroup)
             self._fallback(signal.SIGTERM)
@@ -78,7 +83,36 @@ class CgroupTarget:
 
     def _fallback(self, sig: int) -> None:
         _killpg(self._group(), sig)
-        signal_each({p for p in self._known if alive(p)}, sig)
+        spared = self._spare if sig != signal.SIGKILL else None
+        signal_each({p for p in self._known if alive(p) and p.pid != spared}, sig)
+
+
+class NamespaceTarget:
+    """A job in a PID namespace of its own, where no cgroup can be had: its
+    init and every process it has (in a PID namespace, every process is a
+    descendant of its init). SIGTERM goes to the init, which passes it on to
+    all of them at once; SIGKILL to the init ends them all (the kernel kills
+    a namespace whose init dies). Both through the init's pidfd, so never to
+    a reused PID."""
+
+    def __init__(self, init: psutil.Process, pidfd: int) -> None:
+        self._init = init
+        self._pidfd = pidfd
+
+    def members(self) -> set[psutil.Process]:
+        if not alive(self._init):
+            return set()
+        return {self._init, *(p for p in children(self._init, recursive=True) if alive(p))}
+
+    async def terminate(self) -> None:
+        self._send(signal.SIGTERM)
+
+    def force(self) -> None:
+        self._send(signal.SIGKILL)
+
+    def _send(self, sig: int) -> None:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(self._pidfd, sig)
 
 
 class TreeTarget:
@@ -119,7 +153,7 @@ class TreeTarget:
     def _carries_marker(self, process: psutil.Process) -> bool:
         key = (process.pid, process.create_time())
         if key not in self._marked:
-            self._marked[key] = process.environ().get(JOB_ID_VARIABLE) == self._marker
+            self._marked[key] = job_marker(process) == self._marker
         return self._marked[key]
 
     def _signal(self, sig: int) -> None:
@@ -235,6 +269,19 @@ def children(process: psutil.Process, recursive: bool = False) -> list[psutil.Pr
         return []
 
 
+def job_marker(process: psutil.Process) -> str | None:
+    """The job ID a process carries in its environment. Reading another
+    uid's environment takes CAP_SYS_PTRACE, which root lacks in a container;
+    then it is read with our filesystem uid and gid set to the process's,
+    as its owner may."""
+    try:
+        return process.environ().get(JOB_ID_VARIABLE)
+    except psutil.AccessDenied:
+        uids, gids = process.uids(), process.gids()
+        with as_owner(uids.real, gids.real):
+            return process.environ().get(JOB_ID_VARIABLE)
+
+
 def _processes(pids: Iterable[int]) -> set[psutil.Process]:
     spared = protected_pids()
     found = (process_of(pid) for pid in pids if pid not in spared)
@@ -243,7 +290,7 @@ def _processes(pids: Iterable[int]) -> set[psutil.Process]:
 
 def _complain(exc: OSError, cgroup: JobCgroup) -> None:
     if exc.errno == errno.EBUSY:
-        # Never expected: the executor steps into a job's cgroup only for
-        # the instant of a fork. Its processes are signalled one by one,
-        # the server's own never.
+        # Never expected: no process of the server ever enters a job's
+        # cgroup (jobs are cloned into theirs). Its processes are signalled
+        # one by one, the server's own never.
         log.error("not freezing %s: %s", cgroup.path, exc.strerror)
