@@ -24,6 +24,8 @@ from bench.figures_jobs import (
     isolated_jobs_started,
     jobs_started,
     kill_tree,
+    limited_jobs_started,
+    memory_per_finished_job,
     memory_per_job,
     output_capture,
 )
@@ -48,11 +50,17 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
         ("status_rps", "status requests/s", throughput),
         ("jobs_per_s", "jobs started/s", jobs_started),
         ("isolated_jobs_per_s", "jobs started/s, isolation on", isolated_jobs_started),
+        ("limited_jobs_per_s", "jobs started/s, limits on", limited_jobs_started),
         ("capture_mib_s", "output captured MiB/s", output_capture),
         ("follow_p99_ms", "follow latency p99", follow_latency),
         ("cli_status", "CLI status wall time", cli_wall_time),
         ("kill_ms", "kill of a 100-process tree", kill_tree),
         ("memory_kib_per_job", "executor memory per job", memory_per_job),
+        (
+            "memory_kib_per_finished_job",
+            "executor memory per finished job",
+            memory_per_finished_job,
+        ),
         ("status_p99_busy", "status p99 under output", status_latency_under_output),
     ]
 

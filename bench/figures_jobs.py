@@ -19,7 +19,7 @@ from bench.context import Bench, alternate
 from bench.figures_api import check_replies
 from bench.httpload import LoadSpec, load, post_request
 from bench.isolation import isolated_rate, step_costs
-from bench.procs import run_isolated
+from bench.procs import Https, run_isolated
 from bench.report import Figure, Target
 
 MiB = 1 << 20
@@ -28,6 +28,7 @@ RUN_CLIENTS = 16
 RUN_PROCESSES = 2
 WINDOW = 3.0
 MEMORY_JOBS = 2000
+FINISHED_JOBS = 10_000
 
 
 def _run_body(command: str, *args: str) -> bytes:
@@ -108,6 +109,48 @@ def isolated_jobs_started(bench: Bench) -> Figure:
     return figure
 
 
+LIMITS = {"memory": "256M", "cpus": 1, "pids": 100}
+
+
+def limited_jobs_started(bench: Bench) -> Figure:
+    """Job starts that each ask for memory, CPU and process limits (the
+    cgroup controllers set per job), against the plain Popen loop."""
+    figure = Figure(
+        "limited_jobs_per_s",
+        f"jobs started/s with limits {LIMITS}, POST /jobs/run of /bin/true, {RUN_CLIENTS} clients",
+        "jobs/s",
+        Target("ratio>=", 0.5),
+        baseline_name="Popen loop, same pipes",
+    )
+    if "limits: none" in bench.startup:
+        figure.error = f"no cgroup controllers here: {bench.startup}"
+        return figure
+    body = json.dumps({"command": "/bin/true", "limits": LIMITS}).encode()
+    request = post_request("/jobs/run", body)
+    per_process = RUN_CLIENTS // RUN_PROCESSES
+    applied = bench.client.request("POST", "/jobs/run", json.loads(body)).json()["id"]
+    state = bench.client.wait_final(applied)
+    if state.get("unapplied_limits"):
+        figure.error = f"limits not applied here: {state['unapplied_limits']}"
+        return figure
+
+    def rate() -> float:
+        result = load([LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES)
+        check_replies(result, "run")
+        return result.ok / result.window
+
+    runs = bench.runs_at_least(3)
+    figure.worker_runs, figure.baseline_runs = alternate(
+        runs, rate, lambda: run_isolated(popen_rate, WINDOW)
+    )
+    where = bench.startup.split("limits: ")[-1]
+    figure.note = (
+        f"each job in its own cgroups with memory, cpu and pids set ({where}); "
+        f"median of {runs}; baseline as for jobs_per_s"
+    )
+    return figure
+
+
 def output_capture(bench: Bench) -> Figure:
     figure = Figure(
         "capture_mib_s",
@@ -183,6 +226,51 @@ def _running(pid: int) -> bool:
         return False
 
 
+def count_jobs(http: Https, status: str) -> int:
+    """How many of the user's jobs have ``status``, page by page."""
+    count, cursor = 0, ""
+    while True:
+        page = http.request("GET", f"/jobs?status={status}&limit=1000{cursor}").json()
+        count += len(page["jobs"])
+        if page["next_cursor"] is None:
+            return count
+        cursor = f"&cursor={page['next_cursor']}"
+
+
+def memory_per_finished_job(bench: Bench) -> Figure:
+    """What the executor keeps per finished job that wrote nothing."""
+    figure = Figure(
+        "memory_kib_per_finished_job",
+        f"executor memory per retained finished job (no output), {FINISHED_JOBS:,} jobs",
+        "KiB",
+        Target("<=", 2),
+    )
+    request = post_request("/jobs/run", _run_body("/bin/true"))
+    flags = ("--keep-finished", str(FINISHED_JOBS * 2))
+
+    def one_run() -> float:
+        with bench.own_worker(*flags) as (server, http):
+            http.wait_final(http.run_job("/bin/true"))
+            executor = psutil.Process(server.executor_pid)
+            before = executor.memory_info().rss
+            result = load([LoadSpec(server.port, request, RUN_CLIENTS, total=FINISHED_JOBS)])
+            if result.statuses != {201: FINISHED_JOBS}:
+                raise RuntimeError(f"run replies {result.statuses}")
+            deadline = time.monotonic() + 60
+            while count_jobs(http, "running") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if count_jobs(http, "completed") != FINISHED_JOBS + 1:
+                raise RuntimeError("not every job completed")
+            return (executor.memory_info().rss - before) / FINISHED_JOBS / 1024
+
+    figure.worker_runs = [one_run() for _ in range(bench.runs)]
+    figure.note = (
+        f"executor RSS (psutil) after minus before {FINISHED_JOBS:,} `/bin/true` jobs that all "
+        "completed and are kept, a fresh server per run"
+    )
+    return figure
+
+
 def memory_per_job(bench: Bench) -> Figure:
     figure = Figure(
         "memory_kib_per_job",
@@ -195,7 +283,7 @@ def memory_per_job(bench: Bench) -> Figure:
     rss: list[dict[str, float]] = []
 
     def one_run() -> float:
-        with bench.own_worker() as (server, http):
+        with bench.own_worker("--max-running-per-user", str(MEMORY_JOBS)) as (server, http):
             http.wait_final(http.run_job("/bin/true"))  # warm both processes up
             executor = psutil.Process(server.executor_pid)
             api = psutil.Process(server.api_pid)
@@ -203,9 +291,9 @@ def memory_per_job(bench: Bench) -> Figure:
             result = load([LoadSpec(server.port, request, RUN_CLIENTS, total=MEMORY_JOBS)])
             if result.statuses != {201: MEMORY_JOBS}:
                 raise RuntimeError(f"run replies {result.statuses}")
-            running = http.request("GET", "/jobs?status=running").json()["jobs"]
-            if len(running) != MEMORY_JOBS:
-                raise RuntimeError(f"{len(running)} jobs running, not {MEMORY_JOBS}")
+            running = count_jobs(http, "running")
+            if running != MEMORY_JOBS:
+                raise RuntimeError(f"{running} jobs running, not {MEMORY_JOBS}")
             time.sleep(0.5)
             after, api_after = executor.memory_info().rss, api.memory_info().rss
             api_growth.append((api_after - api_before) / MEMORY_JOBS / 1024)

@@ -164,3 +164,21 @@ def test_skip_to_continues_past_a_gap() -> None:
     buffer.append(b"xyz")
     assert buffer.read(0, 10) == (100, b"xyz")
     assert buffer.read(101, 10) == (101, b"yz")
+
+
+def test_drop_all_keeps_offsets_and_frees_every_byte() -> None:
+    buffer = OutputBuffer()
+    buffer.append(b"x" * 100_000)
+    buffer.append(b"tail")
+    buffer.drop_all()
+    assert (buffer.size, buffer.start, buffer.kept) == (100_004, 100_004, 0)
+    assert buffer.read(0, 10) == (100_004, b"")
+    buffer.append(b"more")
+    assert buffer.read(0, 10) == (100_004, b"more")
+
+
+def test_a_lower_limit_drops_the_oldest_at_once() -> None:
+    buffer = OutputBuffer(1000)
+    buffer.append(b"a" * 600 + b"b" * 400)
+    buffer.set_limit(400)
+    assert buffer.kept == 400 and buffer.read(0, 1000) == (600, b"b" * 400)

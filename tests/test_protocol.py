@@ -17,11 +17,14 @@ from worker.protocol import (
     FINAL_STATES,
     KILLABLE_STATES,
     MAX_FRAME,
+    DeleteJobs,
     ErrorReply,
+    FindJob,
     GetStatus,
     JobCreated,
     JobInfo,
     JobList,
+    JobsDeleted,
     JobSnapshot,
     JobStatus,
     KillJob,
@@ -34,6 +37,7 @@ from worker.protocol import (
     ReadOutput,
     RunJob,
     StdinWritten,
+    WaitJob,
     WatchOutput,
     WriteStdin,
     decode,
@@ -110,6 +114,11 @@ MESSAGES: list[Message] = [
     StdinWritten(request_id=19, job_id=3, accepted=5, closed=True),
     Ping(request_id=20),
     Pong(request_id=21),
+    FindJob(request_id=22, owner="alice", name="nightly"),
+    WaitJob(request_id=23, owner="alice", job_id=7, timeout=12.5),
+    DeleteJobs(request_id=24, owner="alice", job_ids=(3, 4)),
+    DeleteJobs(request_id=25, owner="bob", job_ids=None),
+    JobsDeleted(request_id=26, deleted=(3, 4)),
 ]
 
 
@@ -172,7 +181,7 @@ def test_round_trip_keeps_job_status_as_enum() -> None:
 
 def test_every_message_class_is_covered() -> None:
     assert {type(m) for m in MESSAGES} == set(get_args(Message))
-    assert len(get_args(Message)) == 15
+    assert len(get_args(Message)) == 19
 
 
 class _SystemCall:

@@ -61,6 +61,20 @@ class OutputBuffer:
         if self._limit is not None:
             self._enforce(self._limit)
 
+    def set_limit(self, limit: int) -> None:
+        """Keep at most ``limit`` bytes from now on (dropping the oldest now)."""
+        self._limit = limit
+        self._enforce(limit)
+
+    def drop_all(self) -> None:
+        """Forget every byte kept; the stream's offsets go on from its end."""
+        end = self.size
+        self._chunks.clear()
+        self._starts.clear()
+        self._first = 0
+        self._tail = bytearray()
+        self._sealed_end = self.start = end
+
     def skip_to(self, offset: int) -> None:
         """Continue at ``offset``, beyond the end: the bytes in between were
         lost upstream (a copy that fell behind another buffer's cap). What is

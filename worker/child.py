@@ -11,7 +11,6 @@ trace it.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from collections.abc import Callable
@@ -19,7 +18,15 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from worker.linux import die_with_parent, not_dumpable, raise_open_files_limit
+from worker import logs
+from worker.config import LogConfig
+from worker.linux import (
+    SERVER_OOM_SCORE_ADJ,
+    die_with_parent,
+    not_dumpable,
+    oom_score_adj,
+    raise_open_files_limit,
+)
 
 READY = "ready"
 FAILED = "failed"
@@ -28,21 +35,29 @@ FAILED = "failed"
 def start_child(
     ctx: SpawnContext, name: str, main: Callable[..., None], *args: Any
 ) -> SpawnProcess:
-    """Start ``main(*args, parent_pid)`` in a new process named ``name``."""
-    process = ctx.Process(target=main, args=(*args, os.getpid()), name=name, daemon=False)
+    """Start ``main(*args, parent_pid)`` in a new process named ``name``,
+    logging as this process does."""
+    arguments = (main, logs.current(), *args, os.getpid())
+    process = ctx.Process(target=_entry, args=arguments, name=name, daemon=False)
     process.start()
     return process
 
 
+def _entry(main: Callable[..., None], log: LogConfig, *args: Any) -> None:
+    logs.adopt(log)
+    main(*args)
+
+
 def begin(role: str, parent_pid: int) -> int:
     """The first steps of a child; the open-files limit it now has."""
-    logging.basicConfig(level=logging.WARNING, format=f"worker {role}: %(message)s")
+    logs.configure(logs.current(), role)
     # The supervisor alone decides when we stop, with SIGTERM: Ctrl-C and a
     # terminal hangup reach the whole process group, and must not race it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with_parent(parent_pid)
     not_dumpable()
+    oom_score_adj(SERVER_OOM_SCORE_ADJ)  # jobs are likelier victims than the server
     return raise_open_files_limit()
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # a short CLI command should not pay for importing pathlib
     from pathlib import Path
 
+    from worker.protocol import Limits
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 DEFAULT_URL = f"https://{DEFAULT_HOST}:{DEFAULT_PORT}"
@@ -17,7 +19,17 @@ DEFAULT_MAX_BODY = 1 << 20
 DEFAULT_RATE_LIMIT_MS = 100
 DEFAULT_MAX_OUTPUT = 64 << 20
 DEFAULT_UID_RANGE = (61184, 65519)  # systemd's DynamicUser range
+DEFAULT_JOB_PIDS = 4096
+DEFAULT_MAX_JOB_PIDS = 32768
+DEFAULT_MAX_RUNNING_PER_USER = 512
+DEFAULT_KEEP_FINISHED = 1000
+DEFAULT_KEEP_FOR = 7 * 24 * 3600.0
 NETWORKS = ("host", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# A job's name: never all digits (that is an ID), and safe in a URL path as is.
+JOB_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]{0,63}"
+JOB_NAME_RULE = "1 to 64 letters, digits, '_', '.' or '-', starting with a letter or '_'"
+LOG_FORMATS = ("text", "json")
 # The executor answers in milliseconds; one silent for this long is stalled.
 DEFAULT_EXECUTOR_TIMEOUT = 10.0
 # The API's front door (worker/api/frontdoor.py): open connections, in total
@@ -49,6 +61,17 @@ class ExecutorConfig:
     # PID and mount namespaces per job, where the host allows them.
     namespaces: bool = True
     network: str = "host"  # what a job gets unless it asks: "host" or "none"
+    # Resource limits: what a job gets unless it asks (defaults), and the
+    # most it may ask (maxima). None: computed from the host at start.
+    limit_defaults: Limits | None = None
+    limit_maxima: Limits | None = None
+    controllers: tuple[str, ...] = ("memory", "cpu", "pids", "io")
+    # Output kept in all, and per user; running jobs per user; retention.
+    max_output_total: int | None = None  # None: a tenth of the host's memory
+    max_output_per_user: int | None = None  # None: a quarter of the total
+    max_running_per_user: int = DEFAULT_MAX_RUNNING_PER_USER
+    keep_finished: int = DEFAULT_KEEP_FINISHED  # per user
+    keep_for: float = DEFAULT_KEEP_FOR  # seconds after a job ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +94,7 @@ class ApiConfig:
     min_body_rate: int = DEFAULT_MIN_BODY_RATE
     body_grace: float = DEFAULT_BODY_GRACE
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
+    kill_grace: float = DEFAULT_KILL_GRACE  # told to a client whose kill takes a while
 
     @property
     def url(self) -> str:
@@ -79,9 +103,19 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LogConfig:
+    """The server's log, on stderr: ``level`` one of LOG_LEVELS, ``format``
+    one of LOG_FORMATS."""
+
+    level: str = "info"
+    format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
 class ServeConfig:
     api: ApiConfig
     executor: ExecutorConfig
+    log: LogConfig = LogConfig()
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,14 @@ class IdempotencyConflict(WorkerError):
     http_status = 409
 
 
+class QuotaExceeded(WorkerError):
+    """A user is at one of their quotas; the message says which, with the
+    numbers. Not retried by itself: it takes that user to act."""
+
+    code = "quota_exceeded"
+    http_status = 429
+
+
 class KillFailed(WorkerError):
     """Some process of the job could not be confirmed gone (the host refused:
     out of descriptors, say). Retrying the kill is safe."""
@@ -152,6 +160,7 @@ _BY_CODE: dict[str, type[WorkerError]] = {
         ExecutorTimeout,
         RequestExpired,
         IdempotencyConflict,
+        QuotaExceeded,
     )
 }
 

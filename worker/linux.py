@@ -29,6 +29,22 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
         os.kill(os.getpid(), sig)
 
 
+# The OOM killer picks processes by their score: jobs first, the server last.
+JOB_OOM_SCORE_ADJ = 500
+SERVER_OOM_SCORE_ADJ = -900
+
+
+def oom_score_adj(value: int) -> bool:
+    """Set this process's OOM score adjustment; False where refused (only
+    root may lower it)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write(str(value))
+    except OSError:
+        return False
+    return True
+
+
 def not_dumpable() -> None:
     """No core dumps, and /proc/PID/mem, environ and ptrace closed to every
     other process without CAP_SYS_PTRACE, even one of our own uid."""

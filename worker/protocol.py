@@ -66,6 +66,30 @@ class _Wire:
         return (type(self), tuple(getattr(self, name) for name in names))
 
 
+# --- values inside messages -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits(_Wire):
+    """A job's resource limits (None: none of that kind)."""
+
+    memory: int | None = None  # bytes
+    cpus: float | None = None  # cores, e.g. 0.5
+    pids: int | None = None  # processes (and threads) at once
+    io_read_bps: int | None = None  # on the device of the job's working directory
+    io_write_bps: int | None = None
+    io_weight: int | None = None  # 1-10000, relative to other jobs
+
+
+@dataclass(frozen=True, slots=True)
+class Usage(_Wire):
+    """What a job has used, from the controllers' own counters."""
+
+    cpu_seconds: float | None = None
+    memory_peak: int | None = None  # bytes
+    pids_peak: int | None = None
+
+
 # --- requests (API -> executor) ---------------------------------------------
 
 
@@ -88,6 +112,8 @@ class RunJob(_Wire):
     # A retry with the same key (same owner, same request) gets the same job.
     idempotency_key: str | None = None
     network: str | None = None  # "host" or "none"; None: the server's default
+    limits: Limits | None = None  # what it asks for; the server's defaults fill the rest
+    name: str | None = None  # the caller's handle for it; the newest job of a name wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +146,16 @@ class WatchOutput(_Wire):
 
 @dataclass(frozen=True, slots=True)
 class KillJob(_Wire):
+    """By default SIGTERM, the grace period, then SIGKILL until gone.
+    ``force``: SIGKILL at once. ``signal``: only that signal, once, to every
+    process of the job, answered at once (the job goes on unless it dies)."""
+
     request_id: int
     owner: str
     job_id: int
     deadline: float = 0.0
+    signal: int | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +181,55 @@ class WriteStdin(_Wire):
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteJobs(_Wire):
+    """Forget finished jobs and their output: ``job_ids``, or with None all
+    of the owner's finished jobs."""
+
+    request_id: int
+    owner: str
+    job_ids: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FindJob(_Wire):
+    """The owner's newest job of this name (answered with ``JobInfo``)."""
+
+    request_id: int
+    owner: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitJob(_Wire):
+    """Answered with ``JobInfo`` once the job has ended, or after
+    ``timeout`` seconds if it has not (the API asks again)."""
+
+    request_id: int
+    owner: str
+    job_id: int
+    timeout: float = WATCH_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(_Wire):
     """Is the executor answering? (health checks)"""
 
     request_id: int
 
 
-Request = RunJob | GetStatus | ReadOutput | WatchOutput | KillJob | ListJobs | WriteStdin | Ping
+Request = (
+    RunJob
+    | GetStatus
+    | ReadOutput
+    | WatchOutput
+    | KillJob
+    | ListJobs
+    | WriteStdin
+    | DeleteJobs
+    | FindJob
+    | WaitJob
+    | Ping
+)
 
 
 # --- replies (executor -> API) ----------------------------------------------
@@ -189,6 +263,11 @@ class JobSnapshot(_Wire):
     ended_at: str | None
     reason: str | None = None  # why a killed job was killed: "kill", "timeout"
     isolation: Isolation | None = None  # None: it never started
+    limits: Limits | None = None  # as applied
+    unapplied: tuple[tuple[str, str], ...] = ()  # (limit, why) of those that could not be
+    usage: Usage | None = None
+    name: str | None = None
+    error: str | None = None  # why it could not start, if it could not
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +303,7 @@ class OutputChunk(_Wire):
     status: JobStatus
     eof: bool
     dropped: int = 0
+    evicted: bool = False  # its output was dropped to keep the server's memory budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +331,19 @@ class ErrorReply(_Wire):
 
 
 @dataclass(frozen=True, slots=True)
+class JobsDeleted(_Wire):
+    request_id: int
+    deleted: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Pong(_Wire):
     request_id: int
 
 
-Reply = JobCreated | JobInfo | OutputChunk | JobList | StdinWritten | Pong | ErrorReply
+Reply = (
+    JobCreated | JobInfo | OutputChunk | JobList | StdinWritten | JobsDeleted | Pong | ErrorReply
+)
 Message = Request | Reply
 
 _ALLOWED = frozenset(
@@ -269,7 +357,12 @@ _ALLOWED = frozenset(
         KillJob,
         ListJobs,
         WriteStdin,
+        DeleteJobs,
+        FindJob,
+        WaitJob,
         Ping,
+        Limits,
+        Usage,
         Isolation,
         JobSnapshot,
         JobCreated,
@@ -277,6 +370,7 @@ _ALLOWED = frozenset(
         OutputChunk,
         JobList,
         StdinWritten,
+        JobsDeleted,
         Pong,
         ErrorReply,
     )
@@ -307,7 +401,7 @@ def decode(payload: bytes) -> Message:
     except Exception as exc:
         raise ProtocolError(f"undecodable message: {exc}") from exc
     if type(message).__name__ not in _ALLOWED or isinstance(
-        message, (JobStatus, JobSnapshot, Isolation)
+        message, (JobStatus, JobSnapshot, Isolation, Limits, Usage)
     ):
         raise ProtocolError(f"not a message: {type(message).__name__}")
     return message  # type: ignore[no-any-return]

@@ -10,6 +10,7 @@ the jobs is still about.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -22,14 +23,23 @@ from multiprocessing.context import SpawnProcess
 
 import psutil
 
-from worker.api.process import start_api
+from worker.api.process import bind, start_api
 from worker.child import FAILED, READY
 from worker.config import ServeConfig
+from worker.errors import WorkerError
 from worker.executor import cgroups
 from worker.executor.killer import kill_all_now
 from worker.executor.process import start_executor
 from worker.executor.targets import DescendantsTarget
-from worker.linux import become_subreaper, not_dumpable, reap_exited
+from worker.linux import (
+    SERVER_OOM_SCORE_ADJ,
+    become_subreaper,
+    not_dumpable,
+    oom_score_adj,
+    reap_exited,
+)
+
+log = logging.getLogger("worker.serve")
 
 # Beyond the executor's own kill grace, how long children get to exit cleanly.
 STOP_MARGIN = 10.0
@@ -87,8 +97,14 @@ class _Children:
 
 def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str], None]) -> int:
     """Run until a stop signal or a child's death; return the exit status."""
+    try:
+        _preflight(config)
+    except WorkerError as exc:
+        warn(exc.message)  # said as the processes would say it
+        return 1
     become_subreaper()
     not_dumpable()
+    oom_score_adj(SERVER_OOM_SCORE_ADJ)
     ctx = multiprocessing.get_context("spawn")
     events = _SignalEvents()
     api_end, executor_end = ctx.Pipe(duplex=True)
@@ -115,7 +131,17 @@ def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str],
             if process.exitcode != 0:
                 warn(f"the {name} process did not stop cleanly (exit code {process.exitcode})")
                 status = 1
+    log.info("stopped (exit status %d)", status, extra={"event": "stopped"})
     return status
+
+
+def _preflight(config: ServeConfig) -> None:
+    """What would stop the server at once, found before any process starts,
+    so that it is said in one line (the API process checks again)."""
+    from worker import users
+
+    users.load(config.api.users_file)
+    bind(config.api.host, config.api.port).close()
 
 
 def _supervise(
@@ -137,6 +163,10 @@ def _supervise(
             if signal.SIGCHLD in received:
                 children.reap_orphans()
             if received & set(STOP_SIGNALS):
+                names = ", ".join(
+                    sorted(signal.Signals(n).name for n in received & set(STOP_SIGNALS))
+                )
+                log.info("%s received: stopping every job, then the server", names)
                 return 0
         if status in ready:
             try:

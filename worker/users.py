@@ -58,8 +58,10 @@ def load(path: Path) -> dict[str, UserEntry]:
     """Every user of the file, by name (a later line for a name wins)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read users file {path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read users file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read users file {path}: not UTF-8 text") from exc
     users: dict[str, UserEntry] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         try:

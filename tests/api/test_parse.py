@@ -268,3 +268,33 @@ def test_bad_cursor(raw: str) -> None:
 def test_bad_idempotency_key(raw: str) -> None:
     with pytest.raises(BadRequest, match="Idempotency-Key"):
         parse.idempotency_key(raw)
+
+
+@pytest.mark.parametrize(("raw", "ref"), [("12", 12), ("build", "build"), ("_a.b-c", "_a.b-c")])
+def test_a_job_is_named_by_id_or_name(raw: str, ref: int | str) -> None:
+    assert parse.job_ref(raw) == ref
+
+
+@pytest.mark.parametrize("raw", ["1abc", "a b", "é", "", "x" * 65, "-x", ".x"])
+def test_bad_job_names(raw: str) -> None:
+    with pytest.raises(BadRequest, match="a job is named by its ID or by a name"):
+        parse.job_ref(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "number"), [("HUP", 1), ("sigint", 2), ("SIGUSR1", 10), ("15", 15)]
+)
+def test_signals_by_name_or_number(raw: str, number: int) -> None:
+    assert parse.signal_number(raw) == number
+
+
+@pytest.mark.parametrize("raw", ["NOPE", "0", "999", "", "-1"])
+def test_bad_signals(raw: str) -> None:
+    with pytest.raises(BadRequest, match="'signal'"):
+        parse.signal_number(raw)
+
+
+def test_a_run_may_name_its_job() -> None:
+    assert parse.run_body(b'{"command": "make", "name": "build"}').name == "build"
+    with pytest.raises(BadRequest, match="'name'"):
+        parse.run_body(b'{"command": "make", "name": "12"}')

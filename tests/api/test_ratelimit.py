@@ -44,3 +44,21 @@ def test_zero_turns_it_off() -> None:
     limiter = RateLimiter(0, clock=Clock())
     for _ in range(100):
         limiter.admit("alice")
+
+
+def test_replies_say_the_interval_and_the_wait_from_admission() -> None:
+    clock = Clock()
+    limiter = RateLimiter(100, clock=clock)
+    assert limiter.headers("alice") == {
+        "X-Rate-Limit-Interval-Ms": "100",
+        "X-Rate-Limit-Wait-Ms": "0",
+    }
+    limiter.admit("alice")
+    clock.now += 0.030  # a slow reply: the wait counts from admission, not from now
+    assert limiter.headers("alice")["X-Rate-Limit-Wait-Ms"] == "70"
+    clock.now += 0.071  # told 70 ms, waited them and the client's 1 ms more: admitted
+    limiter.admit("alice")
+
+
+def test_no_headers_without_a_limit() -> None:
+    assert RateLimiter(0).headers("alice") == {}

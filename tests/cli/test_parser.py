@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from worker.cli.main import DEMO_USER, client_config
-from worker.cli.parser import parse
+from worker.cli.parser import HelpRequested, parse
 from worker.config import (
     DEFAULT_HOST,
     DEFAULT_KILL_GRACE,
@@ -89,11 +89,17 @@ def test_run_without_command_is_usage_error() -> None:
 
 
 @pytest.mark.parametrize("action", ["status", "out", "kill"])
-def test_job_actions_take_an_id(action: str) -> None:
-    args = parse([action, "12"])
+@pytest.mark.parametrize("job", ["12", "build", "_x.y-2"])
+def test_job_actions_take_an_id_or_a_name(action: str, job: str) -> None:
+    args = parse([action, job])
     assert args.action == action
-    assert args.job_id == "12"
+    assert args.job == job
     assert args.json is False
+
+
+@pytest.mark.parametrize(("alias", "action"), [("logs", "out"), ("ps", "list")])
+def test_aliases_are_their_actions(alias: str, action: str) -> None:
+    assert parse([alias, *(["3"] if action == "out" else [])]).action == action
 
 
 @pytest.mark.parametrize(
@@ -103,13 +109,13 @@ def test_job_actions_take_an_id(action: str) -> None:
 def test_json_before_or_after_action(argv: list[str]) -> None:
     args = parse(argv)
     assert args.action == "status"
-    assert args.job_id == "3"
+    assert args.job == "3"
     assert args.json is True
 
 
 def test_options_before_action() -> None:
     args = parse(["--url", "U", "out", "1"])
-    assert (args.action, args.job_id, args.url, args.ca, args.json) == (
+    assert (args.action, args.job, args.url, args.ca, args.json) == (
         "out",
         "1",
         "U",
@@ -120,7 +126,7 @@ def test_options_before_action() -> None:
 
 def test_options_after_action() -> None:
     args = parse(["kill", "1", "--url", "U", "--ca", "C"])
-    assert (args.action, args.job_id, args.url, args.ca) == ("kill", "1", "U", "C")
+    assert (args.action, args.job, args.url, args.ca) == ("kill", "1", "U", "C")
 
 
 def test_option_after_action_is_not_reset_by_default() -> None:
@@ -132,7 +138,9 @@ def test_option_after_action_is_not_reset_by_default() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["status", "abc"],
+        ["status", "a b"],
+        ["status", "1abc"],
+        ["status", "x" * 65],
         ["status", "-1"],
         ["status", "1.5"],
         ["out", ""],
@@ -167,9 +175,12 @@ def test_only_options_is_usage_error() -> None:
         parse(["--json"])
 
 
-@pytest.mark.parametrize("argv", [["help"], ["-h"], ["--help"]])
+@pytest.mark.parametrize("argv", [["help"], ["-h"], ["--help"], ["--json", "-h"]])
 def test_help(argv: list[str]) -> None:
-    assert parse(argv).action == "help"
+    with pytest.raises(HelpRequested) as shown:
+        parse(argv)
+    assert shown.value.text.startswith("usage: worker ")
+    assert "  out, logs " in shown.value.text
 
 
 def test_certs_takes_a_directory() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.executor import cgroups
+from worker.executor import cgroups, hierarchies
 from worker.executor.cgroups import PREFIX, CgroupTree, JobCgroup
 from worker.executor.sweep import sweep_dead_trees
 
@@ -90,6 +90,7 @@ def private_home(tree: CgroupTree, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     where = tree.home / f"worker-test-home-{os.getpid()}"
     where.mkdir()
     monkeypatch.setattr(cgroups, "home", lambda: where)
+    monkeypatch.setattr(hierarchies, "v1_homes", dict)  # nor any v1 tree
     yield where
     for path in sorted(where.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir():

@@ -116,6 +116,8 @@ class Server:
             "WORKER_URL": self.url,
             "WORKER_USER": user,
             "WORKER_PASSWORD": USERS[user],
+            # Never the real client config (~/.config/worker): none at all.
+            "XDG_CONFIG_HOME": str(STATE_ROOT / "no-client-config"),
             **self.extra_env,
         }
 

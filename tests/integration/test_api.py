@@ -40,6 +40,7 @@ def test_echo_completes_with_its_output(server: Server) -> None:
         "next_offset": 14,
         "size": 14,
         "truncated_bytes": 0,
+        "evicted": False,
         "complete": True,
     }
 
@@ -175,7 +176,8 @@ def test_bad_bodies_are_400_and_nothing_is_lost(server: Server) -> None:
         reply = server.request("POST", "/jobs/run", raw_body=body)
         assert reply.status == 400, (body, reply.body)
         assert set(reply.json()) == {"error"}
-    assert server.request("GET", "/jobs/abc/status").status == 400
+    assert server.request("GET", "/jobs/1abc/status").status == 400
+    assert server.request("GET", "/jobs/abc/status").status == 404  # a name of no job
     assert server.request("GET", "/nope").status == 404
     assert server.request("DELETE", "/jobs/1/kill").status == 405
     assert server.output(job_id) == "kept\n"

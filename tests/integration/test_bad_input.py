@@ -94,7 +94,8 @@ def test_body_over_the_limit_is_413(target: tuple[Server, int, str]) -> None:
 @pytest.mark.parametrize(
     ("raw_id", "status"),
     [
-        ("abc", 400),
+        ("abc", 404),  # a name, of no job
+        ("1abc", 400),  # neither an ID nor a name
         ("-1", 400),
         ("1.5", 400),
         ("0x10", 400),
@@ -116,13 +117,15 @@ def test_bad_job_ids(target: tuple[Server, int, str], raw_id: str, status: int) 
     [
         ("GET", "/", 404),
         ("GET", "/jobz", 404),
-        ("GET", "/jobs/1", 404),
+        ("GET", "/jobs/1", 405),  # DELETE only
+        ("GET", "/jobs/1/x", 404),
         ("GET", "/jobs/1/status/extra", 404),
         ("POST", "/jobs/1/status", 405),
         ("GET", "/jobs/run", 405),
         ("DELETE", "/jobs/1/kill", 405),
         ("PATCH", "/jobs/run", 405),
-        ("DELETE", "/jobs", 405),
+        ("PUT", "/jobs", 405),
+        ("DELETE", "/jobs", 400),  # ?finished=true is missing
         ("GET", "/jobs/1/stdin", 405),
     ],
 )

@@ -51,7 +51,9 @@ def test_two_thousand_jobs_at_once(tmp_path: Path) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard < 3 * count + 1000:
         pytest.skip(f"the open-files hard limit ({hard}) is below what {count} jobs need")
-    server = start_server(tmp_path, "--kill-grace", "2", "--rate-limit-ms", "0")
+    server = start_server(
+        tmp_path, "--kill-grace", "2", "--rate-limit-ms", "0", "--max-running-per-user", "2000"
+    )
     try:
 
         def start(batch: int) -> list[int]:

@@ -14,7 +14,7 @@ from worker.api.auth import REALM, Authenticator
 from worker.api.executor_client import ExecutorClient
 from worker.api.follow import Feeds
 from worker.api.frontdoor import mark_authenticated
-from worker.api.gate import Gate, check_local
+from worker.api.gate import Gate, check_local, reply_headers
 from worker.api.ratelimit import RateLimiter
 from worker.api.routes import JobRoutes
 from worker.config import ApiConfig
@@ -41,7 +41,8 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
     # A logged-in user's connection is among the last the front door sheds.
     gate.on_authenticated = mark_authenticated
     kill_timeout = config.response_timeout - 10  # answered before Sanic's own timeout
-    JobRoutes(executor, Feeds(executor, config.max_output), kill_timeout).register(app, gate)
+    feeds = Feeds(executor, config.max_output)
+    JobRoutes(executor, feeds, kill_timeout, config.kill_grace).register(app, gate)
 
     @app.exception(Exception)
     async def on_error(request: Request, exc: Exception) -> HTTPResponse:
@@ -59,7 +60,7 @@ def error_response(request: Request, exc: Exception, config: ApiConfig) -> HTTPR
             check_local(request)
         except WorkerError as refused:
             exc = refused
-    headers: dict[str, str] = {}
+    headers = reply_headers(request)  # an admitted request's rate-limit spacing
     body: dict[str, Any] = {}
     if isinstance(exc, WorkerError):
         status, message = exc.http_status, exc.message

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hmac
 import itertools
+import logging
 import math
 import time
 from collections.abc import Callable, Coroutine, Hashable
@@ -23,12 +24,15 @@ from typing import Any
 
 from sanic import Request
 
-from worker.api.auth import Authenticator
+from worker.api.auth import BAD_CREDENTIALS, Authenticator
+from worker.api.loginlog import FailedLogins
 from worker.api.origin import require_local
 from worker.api.peercred import PeerUids
 from worker.api.ratelimit import RateLimiter
 from worker.api.tarpit import Tarpit
 from worker.errors import RateLimited, Unauthorized
+
+log = logging.getLogger("worker.api")
 
 # How long a keep-alive connection may reuse its verified credentials
 # without asking the credential cache again.
@@ -63,6 +67,7 @@ class Gate:
         self._peers = PeerUids() if peers is None else peers
         self._tarpit = Tarpit() if tarpit is None else tarpit
         self._connections = itertools.count()
+        self._failed_logins = FailedLogins()
         # Set by whoever needs to know when a connection has authenticated
         # (see ``connection_authenticated``).
         self.on_authenticated: AuthenticatedHook | None = None
@@ -71,7 +76,10 @@ class Gate:
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
             await self.admit(request)
-            return await handler(request, *args, **kwargs)
+            response = await handler(request, *args, **kwargs)
+            if response is not None:  # else it streamed, with reply_headers of its own
+                response.headers.update(reply_headers(request))
+            return response
 
         return guarded
 
@@ -87,11 +95,16 @@ class Gate:
                 self.connection_authenticated(connection, header, user)
         self._limiter.admit(user)
         request.ctx.user = user
+        request.ctx.limiter = self._limiter
+        if log.isEnabledFor(logging.DEBUG):  # an access log, for operators who ask
+            log.debug("%s %s %s", user, request.method, request.path, extra={"user": user})
 
     async def _authenticate(self, connection: Any, header: str | None) -> str:
         try:
             return await self._auth.authenticate(header, lambda: self.source_of(connection))
         except (Unauthorized, RateLimited) as refused:
+            if refused.message == BAD_CREDENTIALS:
+                self._failed_logins.record(header, self.source_of(connection))
             # The tarpit: a flooding source's connections sit idle meanwhile.
             # The wait a 429 tells shrinks by what was already waited.
             held = await self._tarpit.hold(self.source_of(connection))
@@ -130,6 +143,13 @@ class Gate:
                 source = ("connection", next(self._connections))
             connection.ctx.source = source
         return source
+
+
+def reply_headers(request: Request) -> dict[str, str]:
+    """Headers for any reply to an admitted request: the rate limit's
+    interval and the wait before the user's next request."""
+    limiter: RateLimiter | None = getattr(request.ctx, "limiter", None)
+    return {} if limiter is None else limiter.headers(request.ctx.user)
 
 
 def _header_bytes(header: str) -> bytes:

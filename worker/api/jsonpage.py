@@ -28,14 +28,20 @@ class ChunkSource(Protocol):
 
 
 async def send_page(
-    request: Request[Any, Any], source: ChunkSource, job_id: int, offset: int, limit: int
+    request: Request[Any, Any],
+    source: ChunkSource,
+    job_id: int,
+    offset: int,
+    limit: int,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """``{"id", "offset", "output", "next_offset", "size", "truncated_bytes",
     "complete"}``: up to ``limit`` bytes of output from ``offset`` (or from
     the oldest byte kept, if the output cap dropped those)."""
     chunk = await source.chunk(offset, min(limit, PIECE))  # a 404 before anything is sent
     start = position = chunk.offset
-    response = await request.respond(content_type="application/json")
+    response = await request.respond(content_type="application/json", headers=headers)
     await response.send(f'{{"id": {job_id}, "offset": {start}, "output": "'.encode())
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     left = limit
@@ -57,6 +63,8 @@ async def send_page(
         "next_offset": position - held,
         "size": chunk.size,
         "truncated_bytes": chunk.dropped,
+        # The server dropped all it kept of this job's output (its memory budget).
+        "evicted": chunk.evicted,
         "complete": complete,
     }
     await response.send(b'", ' + json.dumps(tail)[1:].encode())

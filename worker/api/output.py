@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import json
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from sanic import Request
 from sanic.exceptions import RequestCancelled
 
+from worker.api import interim
 from worker.api.executor_client import ExecutorClient
 from worker.api.follow import BACKLOG, Feed, Feeds, LiveReader, write_frame
 from worker.api.jsonpage import send_page
+from worker.errors import WorkerError
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
 STALLED_READER = 300.0
 FOLLOW_TIMEOUT = 365 * 24 * 3600.0
+# The job's status in a reply's header (and in a follow's trailer): X-Job.
+TRAILERS = ("X-Job",)
+MAX_JOB_HEADER = 8192
+
+Headers = dict[str, str] | None
 
 
 class OutputReader:
@@ -33,18 +41,46 @@ class OutputReader:
             OutputChunk,
         )
 
-    async def json_page(self, request: Request[Any, Any], offset: int, limit: int) -> None:
+    async def json_page(
+        self, request: Request[Any, Any], offset: int, limit: int, headers: Headers = None
+    ) -> None:
         """One page of the output as JSON text (see jsonpage.py)."""
-        await send_page(request, self, self._job_id, offset, limit)
+        await send_page(request, self, self._job_id, offset, limit, headers=headers)
 
-    async def send_raw(self, request: Request[Any, Any], offset: int = 0) -> None:
+    async def tail_offset(self, lines: int) -> int:
+        """Where the last ``lines`` lines of the output (as it stands) start;
+        a newline that ends the output ends its last line, as for tail(1)."""
+        probe = await self.chunk(0, 0)
+        end = position = probe.size
+        found = 0
+        while lines and position > probe.dropped:
+            begin = max(probe.dropped, position - MAX_OUTPUT_CHUNK)
+            chunk = await self.chunk(begin, position - begin)
+            data = chunk.data[: max(0, position - chunk.offset)]
+            if not data:
+                break
+            if position == end and data.endswith(b"\n"):
+                data = data[:-1]
+            index = len(data)
+            while (index := data.rfind(b"\n", 0, index)) >= 0:
+                found += 1
+                if found == lines:
+                    return chunk.offset + index + 1
+            position = chunk.offset
+        return position
+
+    async def send_raw(
+        self, request: Request[Any, Any], offset: int = 0, headers: Headers = None
+    ) -> None:
         """The output as it stands now, from ``offset``, as raw bytes."""
         first = await self.chunk(offset)
         response = await request.respond(
             content_type="application/octet-stream",
             headers={
+                **(headers or {}),
                 "X-Job-Status": first.status.value,
                 "X-Output-Truncated-Bytes": str(first.dropped),
+                "X-Output-Evicted": "true" if first.evicted else "false",
             },
         )
         chunk = first
@@ -56,17 +92,54 @@ class OutputReader:
             chunk = await self.chunk(position)
         await response.eof()
 
-    async def send_live(self, request: Request[Any, Any], feeds: Feeds, offset: int) -> None:
+    async def send_live(
+        self,
+        request: Request[Any, Any],
+        feeds: Feeds,
+        offset: int,
+        *,
+        status: int = 200,
+        headers: Headers = None,
+        trailers: Callable[[], Awaitable[dict[str, str]]] | None = None,
+    ) -> None:
         """The output from ``offset``, live, until the job has ended and every
-        byte was sent. One request however long it lasts."""
+        byte was sent; then ``trailers()``, for a client that takes them.
+        One request however long it lasts."""
         await self.chunk(0)  # an unknown job is a 404 before anything is streamed
-        with _no_response_timeout(request):
+        sent = dict(headers or {})
+        if trailers is not None and interim.wants_trailers(request):
+            sent["Trailer"] = ", ".join(TRAILERS)
+        else:
+            trailers = None
+        with no_response_timeout(request):
             async with feeds.follow(self._user, self._job_id) as feed:
-                response = await request.respond(content_type="application/octet-stream")
+                response = await request.respond(
+                    status=status, headers=sent, content_type="application/octet-stream"
+                )
                 await response.send(b"")  # the headers, now: the job may be quiet a while
                 with contextlib.suppress(TimeoutError, ConnectionError, RequestCancelled):
                     await _stream(feed, offset, response, request)
-                    await response.eof()
+                    await interim.end(request, response, await _fields(trailers))
+
+
+async def _fields(trailers: Callable[[], Awaitable[dict[str, str]]] | None) -> dict[str, str]:
+    if trailers is None:
+        return {}
+    try:
+        return await trailers()
+    except WorkerError:
+        return {}  # the executor (or the job) is gone: the stream just ends
+
+
+def job_header(body: dict[str, Any]) -> str:
+    """A job's status as one header value: compact JSON, ASCII only, with
+    its arguments cut short if they are long (it is for showing)."""
+    text = json.dumps(body, separators=(",", ":"))
+    if len(text) > MAX_JOB_HEADER:
+        args = body.get("args") or []
+        cut = {**body, "args": [str(a)[:64] for a in args[:16]], "args_truncated": True}
+        text = json.dumps(cut, separators=(",", ":"))
+    return text
 
 
 async def _stream(feed: Feed, offset: int, response: Any, request: Request[Any, Any]) -> None:
@@ -75,7 +148,7 @@ async def _stream(feed: Feed, offset: int, response: Any, request: Request[Any, 
     # Fanning one line out to a thousand readers is the hot path: where Sanic
     # frames the body in HTTP/1.1 chunks, frames go straight to the socket
     # while the reader keeps up, and the feed writes them while we wait.
-    direct = _chunked(request)
+    direct = interim.chunked(request)
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as stall:
         while True:
@@ -111,14 +184,8 @@ async def _live(feed: Feed, offset: int, transport: Any) -> int:
     return reader.offset
 
 
-def _chunked(request: Request[Any, Any]) -> bool:
-    """Whether Sanic is sending this response in HTTP/1.1 chunked framing."""
-    func = getattr(request.stream, "response_func", None)
-    return getattr(func, "__name__", "") == "http1_response_chunked"
-
-
 @contextlib.contextmanager
-def _no_response_timeout(request: Request[Any, Any]) -> Iterator[None]:
+def no_response_timeout(request: Request[Any, Any]) -> Iterator[None]:
     """Sanic ends a response that sends nothing for RESPONSE_TIMEOUT; a follow
     of a quiet job may legitimately do that for hours."""
     protocol = getattr(request.stream, "protocol", None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from dataclasses import dataclass
 from typing import Any
 
-from worker.config import MAX_ARG_BYTES, MAX_ARGS, NETWORKS
+from worker.config import JOB_NAME_PATTERN, JOB_NAME_RULE, MAX_ARG_BYTES, MAX_ARGS, NETWORKS
 from worker.errors import BadRequest, JobNotFound
-from worker.protocol import JobStatus
+from worker.protocol import JobStatus, Limits
+from worker.units import parse_size
 
 _JOB_ID = re.compile(r"[0-9]{1,18}")
 _SHOWN = 40  # how much of a bad value an error message quotes
@@ -23,6 +25,39 @@ def job_id(raw: str) -> int:
     raise BadRequest(f"job ID must be a positive integer, not {_quote(raw)}")
 
 
+JOB_NAME = re.compile(JOB_NAME_PATTERN)
+NAME_RULE = JOB_NAME_RULE
+
+
+def job_ref(raw: str) -> int | str:
+    """A job as a path names it: its ID, or a name (the caller's newest job
+    of that name)."""
+    if raw.isascii() and raw.isdigit():
+        return job_id(raw)
+    if JOB_NAME.fullmatch(raw):
+        return raw
+    raise BadRequest(f"a job is named by its ID or by a name ({NAME_RULE}), not {_quote(raw)}")
+
+
+def signal_number(raw: str) -> int:
+    """A signal by name (HUP, SIGHUP, hup) or number."""
+    name = raw.upper()
+    number = int(name) if name.isascii() and name.isdigit() else None
+    for candidate in signal.Signals:
+        if candidate.value == number or candidate.name in (name, f"SIG{name}"):
+            return int(candidate.value)
+    raise BadRequest(f"'signal' must be a signal such as HUP, INT, USR1 or 15, not {_quote(raw)}")
+
+
+def tail(raw: str | None) -> int | None:
+    """How many of the last lines to start from (None: from the start)."""
+    if raw is None:
+        return None
+    if not _JOB_ID.fullmatch(raw):
+        raise BadRequest(f"'tail' must be a number of lines (0 or more), not {_quote(raw)}")
+    return int(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     command: str
@@ -31,6 +66,8 @@ class RunOptions:
     env: tuple[tuple[str, str], ...] = ()
     cwd: str | None = None
     network: str | None = None
+    limits: Limits | None = None
+    name: str | None = None
 
 
 def run_body(body: bytes) -> RunOptions:
@@ -62,10 +99,15 @@ def run_body(body: bytes) -> RunOptions:
         env=_env(data.get("env")),
         cwd=_cwd(data.get("cwd")),
         network=_network(data.get("network")),
+        limits=_limits(data.get("limits")),
+        name=_name(data.get("name")),
     )
 
 
-RUN_FIELDS = frozenset({"command", "args", "timeout", "env", "cwd", "network"})
+RUN_FIELDS = frozenset({"command", "args", "timeout", "env", "cwd", "network", "limits", "name"})
+# Limits given as sizes ("512M") or whole numbers of bytes.
+_SIZES = frozenset({"memory", "io_read_bps", "io_write_bps"})
+_LIMIT_FIELDS = ("memory", "cpus", "pids", "io_read_bps", "io_write_bps", "io_weight")
 MAX_TIMEOUT = 10 * 365 * 24 * 3600.0
 MAX_ENV = 1024
 
@@ -116,12 +158,53 @@ def _cwd(value: Any) -> str | None:
     return value
 
 
+def _limits(value: Any) -> Limits | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest("'limits' must be an object")
+    unknown = sorted(set(value) - set(_LIMIT_FIELDS))
+    if unknown:
+        raise BadRequest(f"unknown limit {_quote(unknown[0])}; expected {', '.join(_LIMIT_FIELDS)}")
+    found: dict[str, Any] = {}
+    for name, item in value.items():
+        found[name] = _limit(name, item)
+    return Limits(**found)
+
+
+def _limit(name: str, value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise BadRequest(f"'limits.{name}' must be a number")
+    if name in _SIZES and isinstance(value, str):
+        try:
+            value = parse_size(value)
+        except ValueError as exc:
+            raise BadRequest(f"'limits.{name}': {exc}") from None
+    if name == "cpus":
+        ok = isinstance(value, (int, float)) and 0 < value < 1_000_000
+        if not ok:
+            raise BadRequest("'limits.cpus' must be a number of cores above 0, such as 0.5")
+        return float(value)
+    top = 10_000 if name == "io_weight" else 1 << 62
+    if not isinstance(value, int) or not 1 <= value <= top:
+        raise BadRequest(f"'limits.{name}' must be a whole number from 1 to {top}")
+    return value
+
+
 def _network(value: Any) -> str | None:
     if value is None:
         return None
     if value not in NETWORKS:
         raise BadRequest(f"'network' must be one of {', '.join(NETWORKS)}")
     return str(value)
+
+
+def _name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not JOB_NAME.fullmatch(value):
+        raise BadRequest(f"'name' must be {NAME_RULE}")
+    return value
 
 
 def flag(raw: str | None, name: str) -> bool:

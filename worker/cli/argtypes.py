@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from worker.config import JOB_NAME_PATTERN, JOB_NAME_RULE
+
 
 def positive_float(text: str) -> float:
     try:
@@ -34,6 +36,45 @@ def count(text: str) -> int:
     return int(text)
 
 
+def size(text: str) -> int:
+    from worker.units import parse_size
+
+    try:
+        value = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive size: {text!r}")
+    return value
+
+
+def cpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of cores: {text!r}") from None
+    if not 0 < value < 1_000_000:
+        raise argparse.ArgumentTypeError(f"not a number of cores above 0: {text!r}")
+    return value
+
+
+def io_weight(text: str) -> int:
+    value = count(text)
+    if value > 10_000:
+        raise argparse.ArgumentTypeError(f"not an IO weight from 1 to 10000: {text!r}")
+    return value
+
+
+def controllers(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    known = ("memory", "cpu", "pids", "io")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        expected = ", ".join(known)
+        raise argparse.ArgumentTypeError(f"no controller {unknown[0]!r}; expected {expected}")
+    return names
+
+
 def milliseconds(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}")
@@ -47,10 +88,36 @@ def uid_range(text: str) -> tuple[int, int]:
     return int(first), int(last)
 
 
-def job_id(text: str) -> str:
-    if not text.isascii() or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"job ID must be a positive integer, not {text!r}")
+def job_ref(text: str) -> str:
+    """A job: its ID, or a name (kept as text: it goes into a URL path)."""
+    if text.isascii() and text.isdigit():
+        return text
+    if re.fullmatch(JOB_NAME_PATTERN, text):
+        return text
+    raise argparse.ArgumentTypeError(f"a job is an ID or a name ({JOB_NAME_RULE}), not {text!r}")
+
+
+def job_name(text: str) -> str:
+    if not re.fullmatch(JOB_NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"a job name is {JOB_NAME_RULE}, not {text!r}")
     return text
+
+
+def lines(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a number of lines: {text!r}")
+    return int(text)
+
+
+def signal_name(text: str) -> str:
+    """A signal as the API takes it: HUP, SIGHUP, hup or 1."""
+    import signal
+
+    name = text.upper()
+    for candidate in signal.Signals:
+        if name in (candidate.name, candidate.name[3:], str(candidate.value)):
+            return candidate.name
+    raise argparse.ArgumentTypeError(f"not a signal: {text!r} (try HUP, INT, TERM, USR1 or 15)")
 
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d)?)")
@@ -70,8 +137,9 @@ def duration(text: str) -> float:
     return total
 
 
-def env_pair(text: str) -> tuple[str, str]:
+def env_pair(text: str) -> tuple[str, str | None]:
+    """KEY=VALUE; or KEY alone: the caller's own KEY, if set (as docker)."""
     name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
-    return name, value
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE or KEY, not {text!r}")
+    return name, value if sep else None

@@ -2,6 +2,12 @@
 
 It speaks HTTP/1.1 through ``http11``, not http.client, so that a short
 command does not pay for importing the email package.
+
+The server's rate limit wants one user's requests spaced by an interval;
+every reply says how long from now until the next may come
+(``X-Rate-Limit-Wait-Ms``), and the client waits that long before its next
+request rather than meet a 429. (A 429 can still come when other clients
+of the same user are busy: it is waited out and retried.)
 """
 
 from __future__ import annotations
@@ -12,16 +18,19 @@ import ssl
 import sys
 import time
 from base64 import b64encode
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from worker.cli.http11 import Headers, HttpConnection, Reply
+from worker.cli.http11 import Headers, HttpConnection, Interim, Reply
 from worker.config import ClientConfig
 from worker.errors import ApiError, ConnectionFailed, UsageError
 
 # How long, in all, one command waits out 429 replies before giving up.
 MAX_RATE_LIMIT_WAIT = 10.0
+WAIT_HEADER = "x-rate-limit-wait-ms"
+# Told each request as it is answered: method, path, status.
+Trace = Callable[[str, str, int], None]
 
 
 def client_context(ca_file: str) -> ssl.SSLContext:
@@ -46,9 +55,21 @@ class Response:
         return json.loads(self.body)
 
 
+class _Call(NamedTuple):
+    method: str
+    path: str
+    body: Any  # sent as JSON, unless None
+    raw: bytes | None  # sent as is
+    headers: dict[str, str]
+    on_interim: Interim | None
+    patient: bool  # no read timeout: the reply may take long (see http11)
+
+
 class ApiClient:
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, trace: Trace | None = None) -> None:
         self._config = config
+        self._trace = trace
+        self._next_at = 0.0  # time.monotonic() before which the server wants no request
         parts = urlsplit(config.url)
         if parts.scheme != "https" or not parts.hostname:
             raise UsageError(f"the server URL must look like https://HOST:PORT, not {config.url!r}")
@@ -72,6 +93,8 @@ class ApiClient:
         *,
         headers: dict[str, str] | None = None,
         retry_unavailable: bool = False,
+        on_interim: Interim | None = None,
+        patient: bool = False,
     ) -> Response:
         """Send one request (a JSON ``body``, or ``raw`` bytes); an error
         status raises ``ApiError``. A 429 (too soon after this user's previous
@@ -79,50 +102,66 @@ class ApiClient:
         a 503 that says "try again" (``Retry-After``) if ``retry_unavailable``
         (a request that is safe to repeat, such as a run with an
         Idempotency-Key: the same key is sent every time)."""
-        reply = self._read(self._send(method, path, body, raw, headers))
-        waited = 0.0
-        while _retryable(reply, retry_unavailable) and waited < MAX_RATE_LIMIT_WAIT:
-            delay = _retry_delay(reply)
-            time.sleep(delay)
-            waited += delay
-            reply = self._read(self._send(method, path, body, raw, headers))
-        if reply.status >= 400:
-            raise ApiError(_error_message(reply), reply.status)
-        return reply
+        call = _Call(method, path, body, raw, headers or {}, on_interim, patient)
+        return self._read(self._open(call, retry_unavailable))
 
-    def stream(self, path: str) -> Iterator[bytes]:
-        """GET ``path`` and yield the body as it arrives."""
-        response = self._send("GET", path, None, None)
-        waited = 0.0
-        while response.status == 429 and waited < MAX_RATE_LIMIT_WAIT:
-            delay = _retry_delay(self._read(response))
-            time.sleep(delay)
-            waited += delay
-            response = self._send("GET", path, None, None)
-        if response.status >= 400:
-            reply = self._read(response)
-            raise ApiError(_error_message(reply), reply.status)
-        with self._translated_errors():
-            while data := response.read1():
-                yield data
-
-    def _send(
+    def stream(
         self,
         method: str,
         path: str,
-        body: Any,
-        raw: bytes | None,
-        extra: dict[str, str] | None = None,
-    ) -> Reply:
-        headers = {"Authorization": self._auth, "Accept": "application/json", **(extra or {})}
-        payload = raw
-        if body is not None:
-            payload = json.dumps(body).encode("utf-8")
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        retry_unavailable: bool = False,
+    ) -> Streamed:
+        """Send a request whose reply is read as it arrives (a follow); its
+        trailers come with it. Errors and retries as ``request``."""
+        call = _Call(method, path, body, None, {**(headers or {}), "TE": "trailers"}, None, True)
+        return Streamed(self, self._open(call, retry_unavailable))
+
+    def _open(self, call: _Call, retry_unavailable: bool) -> Reply:
+        """The reply of a successful request, its body still to be read."""
+        reply = self._send(call)
+        waited = 0.0
+        while reply.status >= 400:
+            error = self._read(reply)
+            if not _retryable(error, retry_unavailable) or waited >= MAX_RATE_LIMIT_WAIT:
+                raise ApiError(_error_message(error), error.status)
+            delay = _retry_delay(error)
+            time.sleep(delay)
+            waited += delay
+            reply = self._send(call)
+        return reply
+
+    def _send(self, call: _Call) -> Reply:
+        wait = self._next_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # the spacing the server asked for
+        headers = {"Authorization": self._auth, "Accept": "application/json", **call.headers}
+        payload = call.raw
+        if call.body is not None:
+            payload = json.dumps(call.body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        elif raw is not None:
+        elif call.raw is not None:
             headers["Content-Type"] = "application/octet-stream"
+        method, path = call.method, call.path
         with self._translated_errors():
-            return self._connection().request(method, self._base + path, payload, headers)
+            reply = self._connection().request(
+                method,
+                self._base + path,
+                payload,
+                headers,
+                on_interim=call.on_interim,
+                patient=call.patient,
+            )
+        told = reply.headers.value(WAIT_HEADER)
+        if told.isdigit():
+            # From now (the reply is here, after the server counted): a
+            # millisecond more, as it rounds to whole ones.
+            self._next_at = time.monotonic() + (int(told) + 1) / 1000
+        if self._trace is not None:
+            self._trace(method, path, reply.status)
+        return reply
 
     def _read(self, response: Reply) -> Response:
         with self._translated_errors():
@@ -147,6 +186,26 @@ class ApiClient:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class Streamed:
+    """A reply read as it arrives: its headers now, its body piece by piece,
+    its trailers (e.g. a followed job's final status) once that has ended."""
+
+    def __init__(self, client: ApiClient, reply: Reply) -> None:
+        self._client = client
+        self._reply = reply
+        self.status = reply.status
+        self.headers = reply.headers
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._client._translated_errors():
+            while data := self._reply.read1():
+                yield data
+
+    @property
+    def trailers(self) -> Headers:
+        return self._reply.trailers
 
 
 def raise_translated(url: str, ca_file: str) -> None:
@@ -174,7 +233,9 @@ def raise_translated(url: str, ca_file: str) -> None:
 
 def _retryable(reply: Response, unavailable: bool) -> bool:
     if reply.status == 429:
-        return True
+        # Too soon: says when to come back. A quota (no Retry-After) takes
+        # the user to act: said at once, not waited out.
+        return "retry-after" in reply.headers
     return unavailable and reply.status == 503 and "retry-after" in reply.headers
 
 

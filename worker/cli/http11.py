@@ -1,4 +1,5 @@
-"""Just enough HTTP/1.1 for the CLI: one keep-alive TLS connection.
+"""Just enough HTTP/1.1 for the CLI: one keep-alive TLS connection,
+interim (1xx) replies and trailers included.
 
 ``http.client`` pulls in the email package to parse headers, which costs a
 short command more than the whole request; the API's replies are simple
@@ -9,8 +10,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable
 
 MAX_HEAD = 64 << 10
+
+# Told each interim (1xx) reply's status and headers, e.g. a kill's progress.
+Interim = Callable[[int, "Headers"], None]
 
 
 class HttpError(OSError):
@@ -35,6 +40,7 @@ class Reply:
         length = headers.value("content-length")
         self._left = int(length) if length.isdigit() else (None if self._chunked else 0)
         self._done = self._left == 0 and not self._chunked
+        self.trailers = Headers()  # fields after a chunked body, once it is read
 
     def read1(self) -> bytes:
         """The next piece of the body; ``b""`` at its end."""
@@ -49,8 +55,7 @@ class Reply:
         size_line = self._conn.read_line()
         size = int(size_line.split(b";")[0].strip() or b"0", 16)
         if size == 0:
-            while self._conn.read_line():  # trailers, up to the empty line
-                pass
+            _read_fields(self._conn, self.trailers)
             self._done = True
             return b""
         data = self._conn.read_exactly(size)
@@ -72,7 +77,19 @@ class HttpConnection:
         self._buffer = bytearray()
         self._closing = False  # the last reply said "Connection: close"
 
-    def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        *,
+        on_interim: Interim | None = None,
+        patient: bool = False,
+    ) -> Reply:
+        """Send a request and read its reply's head. ``patient``: its reply
+        may take as long as it takes (a wait, a follow, a kill's grace
+        period: the server answers those within its own deadlines)."""
         if self._closing:
             self.close()
         if self._sock is None:
@@ -83,25 +100,30 @@ class HttpConnection:
                 raw.close()
                 raise
             self._buffer.clear()
+        self._sock.settimeout(self._timeout)
         host = f"[{self._host}]" if ":" in self._host else self._host
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{self._port}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        return self._read_head()
+        if patient:
+            self._sock.settimeout(None)
+        while True:
+            status, headers = self._read_head()
+            if not 100 <= status < 200:
+                break
+            if on_interim is not None:
+                on_interim(status, headers)
+        self._closing = headers.value("connection").lower() == "close"
+        return Reply(self, status, headers)
 
-    def _read_head(self) -> Reply:
+    def _read_head(self) -> tuple[int, Headers]:
         status_line = self.read_line()
         parts = status_line.split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise HttpError(f"not an HTTP reply: {status_line[:80]!r}")
-        headers = Headers()
-        while line := self.read_line():
-            name, _, value = line.partition(b":")
-            headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
-        self._closing = headers.value("connection").lower() == "close"
-        return Reply(self, int(parts[1]), headers)
+        return int(parts[1]), _read_fields(self, Headers())
 
     def _fill(self) -> None:
         assert self._sock is not None
@@ -138,3 +160,11 @@ class HttpConnection:
             self._sock.close()
             self._sock = None
         self._closing = False
+
+
+def _read_fields(conn: HttpConnection, into: Headers) -> Headers:
+    """Header (or trailer) lines up to the empty one."""
+    while line := conn.read_line():
+        name, _, value = line.partition(b":")
+        into[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return into

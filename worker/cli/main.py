@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
+from worker.cli.environment import Environment, config_path
 from worker.cli.exit_status import ExitStatus, exit_status_for
-from worker.cli.parser import CLIENT_ACTIONS, HELP, parse
+from worker.cli.parser import CLIENT_ACTIONS, CommandLineError, HelpRequested, json_requested, parse
 from worker.config import DEFAULT_URL, ClientConfig
 from worker.errors import UsageError, WorkerError
 from worker.resources import DEMO_CA, demo_path
@@ -20,16 +22,29 @@ def main(argv: list[str] | None = None) -> NoReturn:
     sys.exit(run(sys.argv[1:] if argv is None else argv))
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], env: Environment | None = None) -> int:
+    env = env or Environment()
+    action: str | None = None
+    as_json = json_requested(argv)
     try:
-        return _dispatch(argv)
-    except UsageError as exc:
-        sys.stderr.write(f"Client error: {exc.message}\n\n{HELP}")
-        return ExitStatus.USAGE
+        args = parse(argv)
+        action, as_json = args.action, bool(getattr(args, "json", False))
+        return _dispatch(args, env)
+    except HelpRequested as shown:
+        env.stdout.write(shown.text)
+        return ExitStatus.SUCCESS
     except WorkerError as exc:
-        from worker.cli import render
+        if as_json:
+            from worker.cli.render import print_json
 
-        render.error(exc.message)
+            print_json(env, {"error": exc.message})
+        elif isinstance(exc, UsageError):
+            hint = exc.hint if isinstance(exc, CommandLineError) else _hint(action)
+            env.stderr.write(f"Client error: {exc.message}\n{hint}\n")
+        else:
+            from worker.cli import render
+
+            render.error(env, exc.message)
         return exit_status_for(exc)
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
@@ -39,11 +54,11 @@ def run(argv: list[str]) -> int:
         return ExitStatus.SUCCESS
 
 
-def _dispatch(argv: list[str]) -> int:
-    args = parse(argv)
-    if args.action == "help":
-        sys.stdout.write(HELP)
-        return ExitStatus.SUCCESS
+def _hint(action: str | None) -> str:
+    return f"see `worker {action} --help`" if action else "see `worker help`"
+
+
+def _dispatch(args: argparse.Namespace, env: Environment) -> int:
     if args.action == "serve":
         from worker.cli.serve_command import serve_command
 
@@ -56,30 +71,83 @@ def _dispatch(argv: list[str]) -> int:
         from worker.cli.users_command import users_command
 
         return users_command(args)
+    if args.action == "context":
+        from worker.cli.context_command import context_command
+
+        return context_command(args, env)
+    if args.action == "completion":
+        from worker.cli.completion import script
+
+        env.stdout.write(script(args.shell))
+        return ExitStatus.SUCCESS
     if args.action in CLIENT_ACTIONS:
         from worker.cli.client_commands import client_command
 
-        return client_command(args, client_config(args, os.environ))
-    raise UsageError(f"invalid action {args.action!r}")
+        return client_command(args, client_config(args, env.environ), env)
+    raise CommandLineError(f"invalid action {args.action!r}")
 
 
-def client_config(args: argparse.Namespace, env: os._Environ[str] | dict[str, str]) -> ClientConfig:
-    user = env.get("WORKER_USER")
-    password = env.get("WORKER_PASSWORD")
-    if user is None and password is None:
+def client_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ClientConfig:
+    """Flags beat the environment, which beats the config file: a context
+    named by ``--context`` gives its values as flags would; one named by
+    WORKER_CONTEXT or the file's ``current`` gives way to WORKER_URL,
+    WORKER_CA, WORKER_USER and WORKER_PASSWORD."""
+    named = getattr(args, "context", None)
+    path = config_path(environ)
+    file = None
+    if path is not None and os.path.exists(path):  # most people have none: skip the module
+        from worker.cli import contexts
+
+        file = contexts.load(environ)
+    if named and file is None:
+        raise UsageError(f"--context {named}: no client config at {path}")
+    chosen = named or environ.get("WORKER_CONTEXT") or (file.current if file else None)
+    context = file.get(chosen) if file is not None and chosen else None
+    if chosen and context is None:
+        raise UsageError(f"context {chosen!r}: no client config at {path}")
+    strong = context if named else None  # a flag's context beats the environment
+    weak = None if named else context
+
+    def pick(flag: str | None, variable: str, field: str, default: str) -> str:
+        for value in (
+            flag,
+            getattr(strong, field, None),
+            environ.get(variable),
+            getattr(weak, field, None),
+        ):
+            if value:
+                return value
+        return default
+
+    url = pick(args.url, "WORKER_URL", "url", DEFAULT_URL)
+    ca = pick(args.ca, "WORKER_CA", "ca", "") or str(demo_path(DEMO_CA))
+    if strong is not None and strong.user:
+        assert file is not None
+        user, password = strong.user, _password(strong, file, environ)
+    elif "WORKER_USER" in environ or "WORKER_PASSWORD" in environ:
+        user, password = _from_environment(environ)
+    elif weak is not None and weak.user:
+        assert file is not None
+        user, password = weak.user, _password(weak, file, environ)
+    else:
         user, password = DEMO_USER
-    elif user is None:
+    return ClientConfig(url=url, ca_file=ca, user=user, password=password, json=bool(args.json))
+
+
+def _password(context: Any, file: Any, environ: Mapping[str, str]) -> str:
+    from worker.cli import contexts
+
+    return contexts.password_of(context, file, environ)
+
+
+def _from_environment(environ: Mapping[str, str]) -> tuple[str, str]:
+    user = environ.get("WORKER_USER")
+    password = environ.get("WORKER_PASSWORD")
+    if user is None:
         raise UsageError("WORKER_PASSWORD is set but WORKER_USER is not")
-    elif password is None:
+    if password is None:
         raise UsageError(f"WORKER_USER is {user!r} but WORKER_PASSWORD is not set")
-    ca = args.ca or env.get("WORKER_CA") or demo_path(DEMO_CA)
-    return ClientConfig(
-        url=args.url or env.get("WORKER_URL") or DEFAULT_URL,
-        ca_file=ca,
-        user=user,
-        password=password,
-        json=bool(args.json),
-    )
+    return user, password
 
 
 def _silence_stdout() -> None:

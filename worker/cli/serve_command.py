@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from dataclasses import replace
 from pathlib import Path
 
 from worker.cli.exit_status import ExitStatus
-from worker.config import ApiConfig, ExecutorConfig, ServeConfig
+from worker.config import ApiConfig, ExecutorConfig, LogConfig, ServeConfig
 from worker.errors import UsageError
 from worker.executor.killer import KILL_SETTLE
+from worker.protocol import Limits
 from worker.resources import DEMO_CERT, DEMO_KEY, DEMO_USERS, demo_file
 
 
@@ -36,6 +37,7 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         handshake_timeout=min(args.handshake_timeout, args.header_timeout),
         header_timeout=args.header_timeout,
         min_body_rate=args.min_body_rate,
+        kill_grace=args.kill_grace,
     )
     executor = ExecutorConfig(
         kill_grace=args.kill_grace,
@@ -46,20 +48,50 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
         uid_range=args.uid_range,
         namespaces=not args.no_namespaces,
         network=args.network,
+        limit_defaults=_limits(args, "job_"),
+        limit_maxima=_limits(args, "max_job_"),
+        controllers=args.cgroup_controllers or ("memory", "cpu", "pids", "io"),
+        max_output_total=args.max_output_total,
+        max_output_per_user=args.max_output_per_user,
+        max_running_per_user=args.max_running_per_user,
+        keep_finished=args.keep_finished,
+        keep_for=args.keep_for,
     )
-    return ServeConfig(api=api, executor=executor)
+    log = LogConfig(level=args.log_level, format=args.log_format)
+    return ServeConfig(api=api, executor=executor, log=log)
+
+
+def _limits(args: argparse.Namespace, prefix: str) -> Limits | None:
+    """The limits given by ``--job-*`` (or ``--max-job-*``) flags; None if
+    none was given (then the server's own, computed from the host)."""
+    from worker.executor.limits import host_defaults, host_maxima
+
+    given = {
+        name: getattr(args, prefix + name)
+        for name in ("memory", "cpus", "pids", "io_read_bps", "io_write_bps")
+        if getattr(args, prefix + name) is not None
+    }
+    if not given:
+        return None
+    base = host_defaults() if prefix == "job_" else host_maxima()
+    return replace(base, **given)
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    import logging
+
+    from worker import logs
     from worker.serve import serve
 
     config = serve_config(args)
+    logs.configure(config.log)
+    log = logging.getLogger("worker.serve")
 
     def say(line: str) -> None:
         print(line, flush=True)
 
     def warn(line: str) -> None:
-        print(f"worker: {line}", file=sys.stderr, flush=True)
+        log.error("%s", line)
 
     return serve(config, say, warn)
 

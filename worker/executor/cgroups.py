@@ -25,6 +25,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from worker.executor import hierarchies
 from worker.executor.killer import protected_pids
 
 log = logging.getLogger("worker.executor")
@@ -35,34 +36,13 @@ FREEZE_WAIT = 0.05
 
 
 def v2_mount() -> Path | None:
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split(" - ", 1)
-        if len(fields) == 2 and fields[1].split()[0] == "cgroup2":
-            return Path(fields[0].split()[4])
-    return None
-
-
-def _own_v2_path() -> str | None:
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        if line.startswith("0::"):
-            return line[3:]
-    return None
+    v2, _ = hierarchies.mounts()
+    return v2.point if v2 is not None else None
 
 
 def home() -> Path | None:
     """Our own cgroup in the v2 hierarchy, where every tree is made."""
-    mount, own = v2_mount(), _own_v2_path()
-    if mount is None or own is None:
-        return None
-    return mount / own.lstrip("/")
+    return hierarchies.v2_home()
 
 
 def _write(path: Path, data: str) -> None:

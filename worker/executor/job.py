@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
+import shlex
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from worker.buffer import OutputBuffer
 from worker.executor.cgroups import JobCgroup
+from worker.executor.controllers import JobControllers
 from worker.executor.killer import KillTarget
 from worker.executor.stdin import StdinPipe
-from worker.protocol import Isolation, JobSnapshot, JobStatus
+from worker.protocol import Isolation, JobSnapshot, JobStatus, Limits, Usage
+
+log = logging.getLogger("worker.executor")
 
 
 def now_iso() -> str:
@@ -32,7 +39,34 @@ class Leader:
     leftovers: bool = False  # whether anything of the job was left when it was reaped
 
 
-@dataclass(eq=False)
+class Ended:
+    """Whether a job has ended, and a way to wait for it: asyncio.Event's
+    interface in a few bytes (every job keeps one for as long as it is kept)."""
+
+    __slots__ = ("_future", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._future: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+        self._future = None
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._future)
+
+
+@dataclass(eq=False, slots=True)
 class Job:
     id: int
     owner: str
@@ -51,14 +85,25 @@ class Job:
     ended_at: str | None = None
     kill_reason: str | None = None  # set when a kill starts: "kill", "timeout", ...
     # Set once the job has reached a final status and its output is drained.
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: Ended = field(default_factory=Ended)
     kill_task: asyncio.Task[None] | None = None
     cleanup: asyncio.Task[None] | None = None  # stopping what it left behind
     launching: bool = False  # its process is made but not known to run yet
+    output_evicted: bool = False  # dropped to keep the server's output budget
+    failure: str | None = None  # why a failed job failed, where known: "oom"
+    limits: Limits | None = None  # as applied
+    unapplied: tuple[tuple[str, str], ...] = ()
+    controls: JobControllers | None = None  # its limits' cgroups, until it is gone
+    final_usage: Usage | None = None  # read once it is gone
+    ended_when: float = 0.0  # time.monotonic() of its end, for retention
+    on_end: Callable[[Job], None] | None = None
     main_ended: int | None = None  # its init said the main process ended, while launching
     timeout: asyncio.TimerHandle | None = None
     cgroup: JobCgroup | None = None
     target: KillTarget | None = None  # how to find and signal all its processes
+    name: str | None = None  # its owner's handle for it (worker run --name)
+    start_error: str | None = None  # why it could not start
+    signals_sent: frozenset[int] = frozenset()  # by its owner, one at a time (kill -s)
     # Resolved (and replaced) whenever output arrives or the job ends, so
     # followers wait for news without polling.
     _news: asyncio.Future[None] | None = None
@@ -82,8 +127,11 @@ class Job:
                 self._news.set_result(None)
             self._news = None
 
-    def finish(self, returncode: int) -> None:
-        """Record how the job's main process ended (``returncode`` as Popen gives it)."""
+    def finish(self, returncode: int, oom: bool = False) -> None:
+        """Record how the job's main process ended (``returncode`` as Popen
+        gives it); ``oom``: the kernel killed it for its memory limit."""
+        if self.kill_reason is None and returncode < 0 and -returncode in self.signals_sent:
+            self.kill_reason = "signal"  # it died of a signal its owner sent
         if returncode < 0:
             self.signal = -returncode
         else:
@@ -94,9 +142,12 @@ class Job:
             self.status = JobStatus.COMPLETED
         else:
             self.status = JobStatus.FAILED
+            if oom and returncode == -signal.SIGKILL:
+                self.failure = "oom"
         self._end()
 
     def fail_to_start(self, reason: str) -> None:
+        self.start_error = reason
         self.output.append(reason.encode("utf-8", "replace") + b"\n")
         self.status = JobStatus.FAILED
         self._end()
@@ -110,8 +161,13 @@ class Job:
             self.stdin.close()  # nobody will read it now
         self.ended.set()
         self.announce()
+        log.info("%s", ended_line(self), extra=ended_fields(self))
+        if self.on_end is not None:
+            self.on_end(self)
 
-    def snapshot(self) -> JobSnapshot:
+    def snapshot(self, usage: bool = True) -> JobSnapshot:
+        """The job now; ``usage`` false spares reading a running job's
+        counters (a page of a list wants none)."""
         return JobSnapshot(
             id=self.id,
             owner=self.owner,
@@ -123,6 +179,63 @@ class Job:
             signal=self.signal,
             started_at=self.started_at,
             ended_at=self.ended_at,
-            reason=self.kill_reason if self.status is JobStatus.KILLED else None,
+            reason=self.kill_reason if self.status is JobStatus.KILLED else self.failure,
             isolation=self.isolation,
+            limits=self.limits,
+            unapplied=self.unapplied,
+            usage=self.final_usage if self.final_usage or not usage else self._live_usage(),
+            name=self.name,
+            error=self.start_error,
         )
+
+    def _live_usage(self) -> Usage | None:
+        return self.controls.usage() if self.controls is not None else None
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    if start is None or end is None:
+        return None
+    begin = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    return (datetime.datetime.fromisoformat(end.replace("Z", "+00:00")) - begin).total_seconds()
+
+
+def ended_line(job: Job) -> str:
+    """How a job ended, for the server's log (never its output)."""
+    if job.start_error is not None:
+        return f"job {job.id} of {job.owner} could not start: {job.start_error}"
+    how = f"exit code {job.exit_code}" if job.exit_code is not None else f"signal {job.signal}"
+    reason = f", {job.kill_reason}" if job.status is JobStatus.KILLED else ""
+    took = seconds_between(job.started_at, job.ended_at)
+    after = f" after {took:.3f} s" if took is not None else ""
+    return f"job {job.id} of {job.owner} {job.status.value} ({how}{reason}){after}"
+
+
+def ended_fields(job: Job) -> dict[str, object]:
+    return {
+        "event": "job_ended",
+        "job": job.id,
+        "user": job.owner,
+        "status": job.status.value,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "reason": job.kill_reason if job.status is JobStatus.KILLED else job.failure,
+        "duration": seconds_between(job.started_at, job.ended_at),
+        "error": job.start_error,
+    }
+
+
+def started_line(job: Job) -> str:
+    command = shlex.join([job.command, *job.args])
+    named = f" ({job.name})" if job.name else ""
+    return f"job {job.id}{named} of {job.owner} started, pid {job.pid}: {command}"
+
+
+def started_fields(job: Job) -> dict[str, object]:
+    return {
+        "event": "job_started",
+        "job": job.id,
+        "user": job.owner,
+        "job_name": job.name,
+        "pid": job.pid,
+        "command": [job.command, *job.args],
+    }

@@ -26,10 +26,12 @@ import os
 import signal
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
 from worker.executor import clone
+from worker.linux import JOB_OOM_SCORE_ADJ
 
 _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
@@ -72,24 +74,39 @@ class Launch:
 
 
 class _Failed(Exception):
-    def __init__(self, code: int, phase: str) -> None:
-        super().__init__(code, phase)
+    """A step of the start failed: ``phase`` (setup, cwd, exec) tells the
+    executor how to word it, ``step`` what exactly was being done."""
+
+    def __init__(self, code: int, phase: str, step: str = "") -> None:
+        super().__init__(code, phase, step)
         self.code = code
         self.phase = phase
+        self.step = step
+
+    def line(self) -> str:
+        return f"E{self.code} {self.phase} {self.step}".rstrip()
+
+
+def _unexpected(exc: BaseException) -> str:
+    """The report of an error no step expected: named, so it can be found."""
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return f"E{errno.EINVAL} setup {text[:200]}"
 
 
 def child(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> NoReturn:
     """Entry of the clone: never returns."""
     try:
+        # Before anything else: a job, not the server, is the OOM killer's pick.
+        _write_file(b"/proc/self/oom_score_adj", str(JOB_OOM_SCORE_ADJ).encode())
         _setup_namespaces(launch)
         _join_cgroups(launch.join)
         if launch.init:
             _run_init(launch, stdin_fd, output_fd, report_fd)
         _exec(launch, stdin_fd, output_fd, report_fd)
     except _Failed as failure:
-        _report(report_fd, f"E{failure.code} {failure.phase}")
-    except BaseException:  # never let a copy of the spawner run on
-        _report(report_fd, f"E{errno.EINVAL} setup")
+        _report(report_fd, failure.line())
+    except BaseException as exc:  # never let a copy of the spawner run on
+        _report(report_fd, _unexpected(exc))
     os._exit(127)
 
 
@@ -99,20 +116,29 @@ def _report(fd: int, line: str) -> None:
 
 
 def _setup_namespaces(launch: Launch) -> None:
-    try:
-        if launch.mount_namespace:
-            # Private, so our mounts never show outside (hosts where / is
-            # shared, as systemd makes it, would otherwise propagate them).
+    if launch.mount_namespace:
+        # Private, so our mounts never show outside (hosts where / is
+        # shared, as systemd makes it, would otherwise propagate them).
+        with _step("making its mounts private"):
             clone.mount(None, "/", None, clone.MS_REC | clone.MS_PRIVATE)
-            if launch.pid_namespace:
+        if launch.pid_namespace:
+            with _step("mounting its /proc"):
                 flags = clone.MS_NOSUID | clone.MS_NODEV | clone.MS_NOEXEC
                 clone.mount("proc", "/proc", "proc", flags)
+        with _step("mounting its /tmp"):
             private = clone.MS_NOSUID | clone.MS_NODEV
             clone.mount("tmpfs", "/tmp", "tmpfs", private, "mode=1777")  # noqa: S108 - the job's own
-        if launch.network_none:
+    if launch.network_none:
+        with _step("bringing up its loopback"):
             _loopback_up()
+
+
+@contextlib.contextmanager
+def _step(what: str, phase: str = "setup") -> Iterator[None]:
+    try:
+        yield
     except OSError as exc:
-        raise _Failed(exc.errno or errno.EPERM, "setup") from exc
+        raise _Failed(exc.errno or errno.EPERM, phase, what) from exc
 
 
 def _loopback_up() -> None:
@@ -120,6 +146,15 @@ def _loopback_up() -> None:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+
+
+def _write_file(path: bytes, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def _join_cgroups(files: tuple[bytes, ...]) -> None:
@@ -133,7 +168,7 @@ def _join_cgroups(files: tuple[bytes, ...]) -> None:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise _Failed(exc.errno or errno.EIO, "setup") from exc
+            raise _Failed(exc.errno or errno.EIO, "setup", "joining its cgroup") from exc
 
 
 def _exec(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> NoReturn:
@@ -152,22 +187,43 @@ def _exec(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> NoRe
         if number is not None:
             signal.signal(number, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    try:
-        if launch.uid is not None and launch.gid is not None:
+    if launch.uid is not None and launch.gid is not None:
+        with _step(f"switching to uid {launch.uid}"):
             os.setgroups([])
             os.setresgid(launch.gid, launch.gid, launch.gid)
             os.setresuid(launch.uid, launch.uid, launch.uid)
-    except OSError as exc:
-        raise _Failed(exc.errno or errno.EPERM, "setup") from exc
     if launch.cwd is not None:
         try:
             os.chdir(launch.cwd)
         except OSError as exc:
             raise _Failed(exc.errno or errno.ENOENT, "cwd") from exc
     try:
-        os.execvpe(launch.argv[0], list(launch.argv), dict(launch.env))  # noqa: S606 - no shell
+        exec_searching(launch.argv, dict(launch.env))
     except OSError as exc:
         raise _Failed(exc.errno or errno.ENOEXEC, "exec") from exc
+
+
+def exec_searching(argv: tuple[bytes, ...] | list[bytes], env: dict[bytes, bytes]) -> NoReturn:
+    """``os.execvpe`` without its imports: it imports ``warnings``, which
+    the job's uid may be unable to read (a Python under /root, a venv under
+    a /tmp the job no longer sees). This runs after the uid switch, so it
+    must import nothing. Like execvp(3): the first error other than "not
+    there" wins, else the last."""
+    command = argv[0]
+    if b"/" in command:
+        os.execve(command, argv, env)  # noqa: S606 - no shell, by design
+    path = env.get(b"PATH", os.fsencode(os.defpath))
+    first: OSError | None = None
+    last: OSError | None = None
+    for directory in path.split(b":"):
+        try:
+            os.execve(os.path.join(directory or b".", command), argv, env)  # noqa: S606
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            last = exc
+        except OSError as exc:
+            last = exc
+            first = first or exc
+    raise first or last or FileNotFoundError(errno.ENOENT, "not found")
 
 
 def _run_init(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> NoReturn:
@@ -187,9 +243,9 @@ def _run_init(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> 
         try:
             _exec(launch, stdin_fd, output_fd, errors_w)
         except _Failed as failure:
-            _report(errors_w, f"E{failure.code} {failure.phase}")
-        except BaseException:
-            _report(errors_w, f"E{errno.EINVAL} setup")
+            _report(errors_w, failure.line())
+        except BaseException as exc:
+            _report(errors_w, _unexpected(exc))
         os._exit(127)
     os.close(errors_w)
     for fd in (pidfd, stdin_fd, output_fd):

@@ -19,7 +19,9 @@ import os
 import psutil
 
 from worker.config import ExecutorConfig
+from worker.executor.budget import OutputBudget
 from worker.executor.cgroups import CgroupTree, JobCgroup
+from worker.executor.controllers import Controllers
 from worker.executor.exits import ChildReaper
 from worker.executor.identity import Identities
 from worker.executor.isolation import HostIsolation
@@ -27,6 +29,7 @@ from worker.executor.job import Job, Leader, now_iso
 from worker.executor.jobinit import Launch
 from worker.executor.killer import KILL_SETTLE, KillTarget, MembersUnknown, alive, kill_all
 from worker.executor.launcher import Spawner
+from worker.executor.limits import given
 from worker.executor.pump import OutputPump
 from worker.executor.stdin import StdinPipe
 from worker.executor.targets import (
@@ -38,7 +41,7 @@ from worker.executor.targets import (
     process_of,
 )
 from worker.linux import direct_children, exited
-from worker.protocol import Isolation, RunJob
+from worker.protocol import Isolation, Limits, RunJob
 
 log = logging.getLogger("worker.executor")
 
@@ -60,7 +63,9 @@ class Lifecycle:
         spawner: Spawner,
         identities: Identities,
         host: HostIsolation,
+        budget: OutputBudget,
         cgroups: CgroupTree | None = None,
+        controllers: Controllers | None = None,
         adopt_orphans: bool = False,
     ) -> None:
         self._config = config
@@ -69,8 +74,10 @@ class Lifecycle:
         self._identities = identities
         self._host = host
         self.cgroups = cgroups
+        self.controllers = controllers
+        self._budget = budget
         self._reaper = ChildReaper(self._loop, adopt_orphans=adopt_orphans)
-        self._pump = OutputPump(self._loop)
+        self._pump = OutputPump(self._loop, budget)
         self._me = psutil.Process()
         self._leaders: set[int] = set()  # PIDs of unreaped job leaders
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -79,28 +86,31 @@ class Lifecycle:
 
     # --- launch -------------------------------------------------------------
 
-    async def launch(self, job: Job, request: RunJob) -> None:
-        """Start the job's process and wait until its command runs;
-        ``LaunchFailed`` if it could not."""
+    async def launch(self, job: Job, request: RunJob, limits: Limits) -> None:
+        """Start the job's process with ``limits`` and wait until its
+        command runs; ``LaunchFailed`` if it could not."""
         identity = self._identities.of(job.owner)
         network = request.network or self._config.network
         namespaces = self._host.namespaces
-        launch = Launch(
-            argv=(os.fsencode(job.command), *map(os.fsencode, job.args)),
-            env=tuple(self._environment(job, request, identity.home, identity.login).items()),
-            cwd=os.fsencode(request.cwd if request.cwd is not None else identity.home),
-            uid=identity.uid,
-            gid=identity.gid,
-            pid_namespace=namespaces,
-            mount_namespace=namespaces,
-            network_none=network == "none",
-        )
+        cwd = request.cwd if request.cwd is not None else str(identity.home)
         opened: list[int] = []
         try:
             stdin_r, stdin_w = _pipe(opened)
             out_r, out_w = _pipe(opened)
             report_r, report_w = _pipe(opened)
             cgroup_fd = self._open_cgroup(job, opened)
+            join = self._limit(job, limits, cwd)
+            launch = Launch(
+                argv=(os.fsencode(job.command), *map(os.fsencode, job.args)),
+                env=tuple(self._environment(job, request, identity.home, identity.login).items()),
+                cwd=os.fsencode(cwd),
+                uid=identity.uid,
+                gid=identity.gid,
+                pid_namespace=namespaces,
+                mount_namespace=namespaces,
+                network_none=network == "none",
+                join=join,
+            )
             pid, pidfd = await self._spawner.launch(launch, [stdin_r, out_w, report_w], cgroup_fd)
         except OSError as exc:
             for fd in opened:
@@ -138,6 +148,18 @@ class Lifecycle:
             self._main_ended(job, job.main_ended)
         elif job.leader.returncode is not None:
             self._ended(job, leftovers=job.leader.leftovers)
+
+    def _limit(self, job: Job, limits: Limits, cwd: str) -> tuple[bytes, ...]:
+        """Write the job's limits to its cgroups; the v1 ones it joins."""
+        if self.controllers is None:
+            why = "no cgroups here (or --no-cgroups)"
+            job.limits = Limits()
+            job.unapplied = tuple((name, why) for name in given(limits))
+            return ()
+        job.controls = self.controllers.job(job.id, job.cgroup, limits)
+        job.limits, refused = job.controls.apply(limits, cwd)
+        job.unapplied = tuple(sorted(refused.items()))
+        return job.controls.join
 
     def _environment(
         self, job: Job, request: RunJob, home: object, login: str
@@ -184,6 +206,12 @@ class Lifecycle:
         return self.cgroups.create(job_id)
 
     def _drop_cgroup(self, job: Job) -> None:
+        """Every process of the job is gone: read what it used, and remove
+        its cgroups."""
+        if job.controls is not None:
+            job.final_usage = job.controls.usage()
+            job.controls.remove()
+            job.controls = None
         if job.cgroup is not None:
             job.cgroup.remove()
             job.cgroup = None
@@ -248,9 +276,12 @@ class Lifecycle:
         the init stays until whatever else of the job is gone."""
         leftovers = self._has_leftovers(job, beside=job.leader.pid if job.leader else None)
         self._pump.drain(job)
-        job.finish(returncode)
+        job.finish(returncode, oom=self._oom(job))
         if leftovers and job.kill_task is None and not self.closing:
             self._clean_up_after(job)
+
+    def _oom(self, job: Job) -> bool:
+        return job.controls is not None and job.controls.oom_killed()
 
     def _reap(self, job: Job) -> None:
         leader = job.leader
@@ -279,7 +310,7 @@ class Lifecycle:
         """Our child, the job's main process, has ended and been reaped."""
         assert job.leader is not None and job.leader.returncode is not None
         self._pump.drain(job)
-        job.finish(job.leader.returncode)
+        job.finish(job.leader.returncode, oom=self._oom(job))
         if leftovers and job.kill_task is None and not self.closing:
             self._clean_up_after(job)
         elif not leftovers and job.kill_task is None:
@@ -372,7 +403,8 @@ def _only_child(pid: int) -> int | None:
 
 
 def _describe(failure: str, command: str, cwd: bytes | None) -> str:
-    code_text, _, phase = failure.partition(" ")
+    code_text, _, rest = failure.partition(" ")
+    phase, _, step = rest.partition(" ")
     code = int(code_text) if code_text.isdigit() else errno.EINVAL
     reason = os.strerror(code)
     if phase == "cwd":
@@ -385,4 +417,8 @@ def _describe(failure: str, command: str, cwd: bytes | None) -> str:
             return f"{command}: permission denied"
         if code == errno.ENOEXEC:
             return f"{command}: not an executable format"
+    if step and ":" in step:  # an unexpected error: it names itself
+        return f"{command}: cannot start: {step}"
+    if step:
+        return f"{command}: cannot start: {step}: {reason}"
     return f"{command}: cannot start: {reason}"

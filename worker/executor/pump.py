@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from worker.executor.budget import OutputBudget
 from worker.executor.job import Job
 
 READ_SIZE = 64 << 10
@@ -14,8 +15,9 @@ DRAIN_LIMIT = 16 << 20
 
 
 class OutputPump:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, budget: OutputBudget) -> None:
         self._loop = loop
+        self._budget = budget
 
     def start(self, job: Job, fd: int) -> None:
         job.output_fd = fd
@@ -31,7 +33,7 @@ class OutputPump:
         except OSError:
             data = b""
         if data:
-            job.append_output(data)
+            self._append(job, data)
         else:
             self.close(job)
 
@@ -46,8 +48,13 @@ class OutputPump:
             if not data:
                 self.close(job)
                 return
-            job.append_output(data)
+            self._append(job, data)
             taken += len(data)
+
+    def _append(self, job: Job, data: bytes) -> None:
+        before = job.output.kept
+        job.append_output(data)
+        self._budget.charge(job, job.output.kept - before)
 
     def close(self, job: Job) -> None:
         if job.output_fd is not None:

@@ -27,9 +27,13 @@ MAX_KEYS = 50_000
 class JobRegistry:
     def __init__(self) -> None:
         self._jobs: dict[int, Job] = {}
-        self._by_owner: dict[str, list[int]] = {}  # ascending IDs
+        self._by_owner: dict[str, list[int]] = {}  # ascending IDs (deleted ones skipped)
         self._ids = itertools.count(1)
         self._keys: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
+        self._running: dict[str, int] = {}
+        # Finished jobs in the order they ended: all, and per owner.
+        self._ended: OrderedDict[int, float] = OrderedDict()  # job ID -> when (monotonic)
+        self._ended_by: dict[str, OrderedDict[int, None]] = {}
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -37,6 +41,7 @@ class JobRegistry:
     def add(self, job: Job, request: RunJob | None = None) -> None:
         self._jobs[job.id] = job
         self._by_owner.setdefault(job.owner, []).append(job.id)
+        self._running[job.owner] = self._running.get(job.owner, 0) + 1
         if request is not None and request.idempotency_key is not None:
             key = (request.owner, request.idempotency_key)
             self._keys[key] = (job.id, _fingerprint(request))
@@ -59,6 +64,53 @@ class JobRegistry:
                 "with a different request"
             )
         return job_id
+
+    def running(self, owner: str) -> int:
+        return self._running.get(owner, 0)
+
+    def ended(self, job: Job, when: float) -> None:
+        """``job`` has reached its final status (call once)."""
+        self._running[job.owner] -= 1
+        if not self._running[job.owner]:
+            del self._running[job.owner]
+        self._ended[job.id] = when
+        self._ended_by.setdefault(job.owner, OrderedDict())[job.id] = None
+
+    def finished_count(self, owner: str) -> int:
+        return len(self._ended_by.get(owner, ()))
+
+    def oldest_finished(self, owner: str) -> Job | None:
+        ended = self._ended_by.get(owner)
+        return self._jobs[next(iter(ended))] if ended else None
+
+    def finished_of(self, owner: str) -> list[Job]:
+        return [self._jobs[i] for i in self._ended_by.get(owner, ())]
+
+    def ended_before(self, moment: float) -> list[Job]:
+        """Finished jobs that ended before ``moment``, oldest first."""
+        found = []
+        for job_id, when in self._ended.items():
+            if when >= moment:
+                break
+            found.append(self._jobs[job_id])
+        return found
+
+    def delete(self, job: Job) -> None:
+        """Forget a finished job (its ID is never given again)."""
+        del self._jobs[job.id]
+        self._ended.pop(job.id, None)
+        ended = self._ended_by.get(job.owner)
+        if ended is not None:
+            ended.pop(job.id, None)
+            if not ended:
+                del self._ended_by[job.owner]
+        ids = self._by_owner[job.owner]
+        # Deleted IDs are skipped when paging; compact once they are many.
+        if len(ids) > 64 and len(ids) > 2 * self.count(job.owner):
+            self._by_owner[job.owner] = [i for i in ids if i in self._jobs]
+
+    def count(self, owner: str) -> int:
+        return self.running(owner) + self.finished_count(owner)
 
     def get(self, owner: str, job_id: int) -> Job:
         job = self._jobs.get(job_id)
@@ -84,8 +136,8 @@ class JobRegistry:
         position = end
         while position > 0 and len(found) < limit and end - position < MAX_SCAN:
             position -= 1
-            job = self._jobs[ids[position]]
-            if status is None or job.status is status:
+            job = self._jobs.get(ids[position])
+            if job is not None and (status is None or job.status is status):
                 found.append(job)
         more = position > 0
         return found, (ids[position] if more else None)

@@ -14,16 +14,21 @@ from worker.config import ExecutorConfig, default_state_dir
 from worker.errors import RequestExpired, WorkerError
 from worker.executor import identity, isolation
 from worker.executor.cgroups import CgroupTree
+from worker.executor.controllers import Controllers
 from worker.executor.core import Executor
 from worker.executor.job import Job
 from worker.executor.launcher import Spawner
 from worker.executor.sweep import sweep_dead_trees
 from worker.protocol import (
+    DeleteJobs,
     ErrorReply,
+    FindJob,
     GetStatus,
     JobCreated,
     JobInfo,
     JobList,
+    JobsDeleted,
+    JobSnapshot,
     KillJob,
     ListJobs,
     Outbox,
@@ -36,13 +41,14 @@ from worker.protocol import (
     Request,
     RunJob,
     StdinWritten,
+    WaitJob,
     WatchOutput,
     WriteStdin,
     read_message,
 )
 from worker.resources import DEMO_USERS, demo_file
 
-REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, Pong, ErrorReply)
+REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, JobsDeleted, Pong, ErrorReply)
 
 log = logging.getLogger("worker.executor")
 
@@ -66,16 +72,7 @@ async def serve(
     (a cgroup each, or not), for the start-up line."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    spawner = Spawner.start()
-    try:
-        host = await isolation.detect(spawner, config.namespaces)
-        users_file = config.users_file or demo_file(DEMO_USERS)
-        state_dir = config.state_dir or default_state_dir()
-        identities = identity.prepare(users_file, state_dir, config.uid_range)
-    except WorkerError as exc:
-        spawner.close()
-        status.failed(exc.message)
-        raise SystemExit(1) from None
+    executor, summary = await _executor(config, status, tracking, adopt_orphans, cgroups)
 
     def on_stop_signal(_signum: int, _frame: object) -> None:
         loop.call_soon_threadsafe(stop.set)
@@ -84,14 +81,6 @@ async def serve(
     # socket that a storm of SIGCHLD (thousands of jobs ending) can fill,
     # and then a SIGTERM would be lost.
     previous = {signum: signal.signal(signum, on_stop_signal) for signum in STOP_SIGNALS}
-    executor = Executor(
-        config,
-        spawner=spawner,
-        identities=identities,
-        host=host,
-        adopt_orphans=adopt_orphans,
-        cgroups=cgroups,
-    )
     # A full wakeup socket only means SIGCHLDs were coalesced, which the
     # reaper handles; don't print a warning for each.
     signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
@@ -124,7 +113,8 @@ async def serve(
     # In the background: what dead servers left must not delay our start.
     sweeping = asyncio.create_task(sweep_dead_trees(config.kill_grace)) if cgroups else None
     reading = asyncio.create_task(read_requests())
-    status.ready(host.describe(tracking))
+    status.ready(summary)
+    log.info("executor ready, %s", summary, extra={"event": "ready", "tracking": tracking})
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     # No new request is read once stopping; runs already read are refused.
@@ -137,6 +127,42 @@ async def serve(
     writer.close()
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+    log.info("executor stopped: every job is gone", extra={"event": "stopped"})
+
+
+async def _executor(
+    config: ExecutorConfig,
+    status: Status,
+    tracking: str,
+    adopt_orphans: bool,
+    cgroups: CgroupTree | None,
+) -> tuple[Executor, str]:
+    """The executor, and what it says of itself in the start-up line; a
+    configuration it cannot run with is told to the supervisor, and we exit."""
+    spawner = Spawner.start()
+    try:
+        host = await isolation.detect(spawner, config.namespaces)
+        users_file = config.users_file or demo_file(DEMO_USERS)
+        state_dir = config.state_dir or default_state_dir()
+        identities = identity.prepare(users_file, state_dir, config.uid_range)
+    except WorkerError as exc:
+        spawner.close()
+        status.failed(exc.message)
+        raise SystemExit(1) from None
+    for missing in host.missing:
+        log.warning("isolation not applied: %s", missing, extra={"event": "isolation_missing"})
+    controllers = Controllers.detect(cgroups, config.controllers) if config.use_cgroups else None
+    executor = Executor(
+        config,
+        spawner=spawner,
+        identities=identities,
+        host=host,
+        adopt_orphans=adopt_orphans,
+        cgroups=cgroups,
+        controllers=controllers,
+    )
+    limits = controllers.describe() if controllers else "limits: none (--no-cgroups)"
+    return executor, f"{host.describe(tracking)}; {limits}"
 
 
 async def handle(executor: Executor, request: Request) -> Reply:
@@ -157,8 +183,8 @@ async def handle(executor: Executor, request: Request) -> Reply:
                     request.owner, request.job_id, request.offset, request.limit
                 )
                 return _chunk(rid, job, request.offset, request.limit)
-            case KillJob():
-                return JobInfo(rid, await executor.kill(request.owner, request.job_id))
+            case KillJob() | FindJob() | WaitJob():
+                return JobInfo(rid, await _job_info(executor, request))
             case ListJobs():
                 jobs, next_before = executor.jobs(
                     request.owner, request.status, request.limit, request.before
@@ -169,6 +195,8 @@ async def handle(executor: Executor, request: Request) -> Reply:
                     request.owner, request.job_id, request.data, request.close
                 )
                 return StdinWritten(rid, request.job_id, accepted, closed)
+            case DeleteJobs():
+                return JobsDeleted(rid, executor.delete(request.owner, request.job_ids))
             case Ping():
                 return Pong(rid)
     except WorkerError as exc:
@@ -177,6 +205,19 @@ async def handle(executor: Executor, request: Request) -> Reply:
         log.exception("request %r failed", request)
         return ErrorReply(rid, WorkerError.code, f"internal error: {exc}")
     return ErrorReply(rid, WorkerError.code, f"unknown request {type(request).__name__}")
+
+
+async def _job_info(executor: Executor, request: KillJob | FindJob | WaitJob) -> JobSnapshot:
+    match request:
+        case KillJob(signal=int(sig)):
+            return await executor.send_signal(request.owner, request.job_id, sig)
+        case KillJob():
+            return await executor.kill(request.owner, request.job_id, request.force)
+        case FindJob():
+            return executor.find(request.owner, request.name).snapshot()
+        case WaitJob():
+            job = await executor.wait(request.owner, request.job_id, request.timeout)
+            return job.snapshot()
 
 
 def _check_deadline(request: Request) -> None:
@@ -206,4 +247,5 @@ def _chunk(request_id: int, job: Job, offset: int, limit: int) -> OutputChunk:
         job.status,
         eof=job.output_fd is None,
         dropped=job.output.start,
+        evicted=job.output_evicted,
     )

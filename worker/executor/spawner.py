@@ -30,6 +30,7 @@ from typing import Any
 
 from worker.executor import clone, jobinit
 from worker.executor.jobinit import Launch
+from worker.linux import SERVER_OOM_SCORE_ADJ, oom_score_adj
 
 _MAX_FDS = 8
 MAX_MESSAGE = 1 << 16  # larger requests travel in a memfd
@@ -69,6 +70,7 @@ def main(fd: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    oom_score_adj(SERVER_OOM_SCORE_ADJ)
     for number in (signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)  # the supervisor's to handle
     sock = socket.socket(fileno=fd)
@@ -101,7 +103,10 @@ def _serve(data: bytes, fds: list[int]) -> tuple[tuple[int, int, str], int]:
             os.close(memfd)
         request_id, launch = _request(data)
         stdin_fd, output_fd, report_fd, cgroup_fd = fds
-        pid, pidfd, launch = _clone(launch, cgroup_fd)
+        try:
+            pid, pidfd, launch = _clone(launch, cgroup_fd)
+        except OSError as exc:
+            raise OSError(exc.errno, f"creating its process: {exc.strerror}") from exc
         if pid == 0:
             jobinit.child(launch, stdin_fd, output_fd, report_fd)
         return (request_id, pid, ""), pidfd

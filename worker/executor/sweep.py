@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from worker.executor import cgroups
+from worker.executor import cgroups, hierarchies
 from worker.executor.killer import kill_all
 from worker.executor.targets import TreesTarget
 
@@ -17,9 +17,12 @@ log = logging.getLogger("worker.executor")
 
 
 async def sweep_dead_trees(grace: float) -> int:
-    """Kill and remove the trees of dead servers beside ours; how many."""
+    """Kill and remove the trees of dead servers beside ours, in the v2
+    hierarchy and in each v1 one we use; how many."""
     where = cgroups.home()
-    trees = cgroups.dead_trees(where) if where is not None else []
+    homes = {where} if where is not None else set()
+    homes.update(hierarchies.v1_homes().values())
+    trees = [tree for home in sorted(homes) for tree in cgroups.dead_trees(home)]
     if not trees:
         return 0
     names = ", ".join(tree.base.name for tree in trees)

@@ -81,6 +81,17 @@ class CgroupTarget:
             _complain(exc, self.cgroup)
             self._fallback(signal.SIGKILL)
 
+    async def send(self, sig: int) -> None:
+        """``sig`` once to each member, frozen; not to the init, which would
+        pass it on to them all again."""
+        try:
+            await self.cgroup.signal_all(sig, spare=self._spare)
+        except OSError as exc:
+            _complain(exc, self.cgroup)
+            with contextlib.suppress(MembersUnknown):
+                self.members()
+            signal_each({p for p in self._known if alive(p) and p.pid != self._spare}, sig)
+
     def _fallback(self, sig: int) -> None:
         _killpg(self._group(), sig)
         spared = self._spare if sig != signal.SIGKILL else None
@@ -109,6 +120,9 @@ class NamespaceTarget:
 
     def force(self) -> None:
         self._send(signal.SIGKILL)
+
+    async def send(self, sig: int) -> None:
+        self._send(sig)  # the init passes it on to every other process there
 
     def _send(self, sig: int) -> None:
         with contextlib.suppress(OSError):
@@ -170,6 +184,9 @@ class TreeTarget:
 
     def force(self) -> None:
         self._signal(signal.SIGKILL)
+
+    async def send(self, sig: int) -> None:
+        signal_each(self.members(), sig)  # once each: not the group as well
 
 
 class TreesTarget:
@@ -260,6 +277,20 @@ class UnionTarget:
     def force(self) -> None:
         for target in self._targets:
             target.force()
+
+
+async def deliver(target: KillTarget, sig: int) -> None:
+    """``sig``, once, to every process of a job's target: a signal for the
+    job to handle (HUP, USR1, INT...), not a kill."""
+    if isinstance(target, CgroupTarget | NamespaceTarget | TreeTarget):
+        await target.send(sig)
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
 
 
 def children(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
