@@ -29,6 +29,7 @@ from bench.figures_jobs import (
     memory_per_job,
     output_capture,
 )
+from bench.figures_more import cli_run_wait, job_list_latency, status_during_login_flood
 from bench.follow import follow_latency
 from bench.machine import busy_meanwhile, code_version, describe, job_cgroups_in_use
 from bench.procs import Https, start_sanic_baseline
@@ -62,6 +63,9 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
             memory_per_finished_job,
         ),
         ("status_p99_busy", "status p99 under output", status_latency_under_output),
+        ("cli_run_wait", "CLI run -w wall time", cli_run_wait),
+        ("list_p99_ms", "job list p99, 10,000 jobs", job_list_latency),
+        ("status_p99_login_flood", "status p99 under a login flood", status_during_login_flood),
     ]
 
 

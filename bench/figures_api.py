@@ -90,7 +90,7 @@ def cpu_share(processes: dict[str, int], into: dict[str, list[float]]) -> Iterat
         into.setdefault(name, []).append(100 * used / elapsed)
 
 
-def _wall(argv: list[str], env: dict[str, str]) -> float:
+def wall_ms(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
@@ -124,11 +124,11 @@ def cli_wall_time(bench: Bench) -> Figure:
     if not Path(curl[0]).exists():
         raise RuntimeError("curl is not at /usr/bin/curl")
     # Warm the page cache and the server's credential cache first.
-    _wall(cli, env)
-    _wall(curl, env)
+    wall_ms(cli, env)
+    wall_ms(curl, env)
     runs = bench.runs_at_least(CLI_RUNS)
     figure.worker_runs, figure.baseline_runs = alternate(
-        runs, lambda: _wall(cli, env), lambda: _wall(curl, env)
+        runs, lambda: wall_ms(cli, env), lambda: wall_ms(curl, env)
     )
     figure.note = (
         f"median of {runs} runs each; CLI is {' '.join(Path(a).name for a in cli[:3])}, "

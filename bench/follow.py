@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from bench.clients import run_clients
 from bench.context import Bench
 from bench.httpload import get_request, percentile
 from bench.report import Figure, Target
+from worker import chunked
 
 FOLLOWERS = 1000
 PROCESSES = 2
@@ -52,7 +52,8 @@ class _Follower(asyncio.Protocol):
         self.head: asyncio.Future[int] = loop.create_future()
         self.first: asyncio.Future[None] = loop.create_future()
         self.end: asyncio.Future[None] = loop.create_future()
-        self.raw = bytearray()
+        self.raw = bytearray()  # until the head is complete
+        self.decoder = chunked.Decoder()
         self.body = bytearray()
         self.arrivals: list[tuple[float, int]] = []  # (time, body bytes so far)
 
@@ -65,19 +66,15 @@ class _Follower(asyncio.Protocol):
                 return
             self.head.set_result(int(self.raw[9:12]))
             del self.raw[: end + 4]
-        while (line_end := self.raw.find(b"\r\n")) >= 0:
-            size = int(bytes(self.raw[:line_end]).split(b";")[0], 16)
-            if size == 0:
-                if not self.end.done():
-                    self.end.set_result(None)
-                return
-            if len(self.raw) < line_end + 2 + size + 2:
-                return
-            self.body += self.raw[line_end + 2 : line_end + 2 + size]
-            del self.raw[: line_end + 2 + size + 2]
+        pieces = self.decoder.feed(bytes(self.raw))
+        self.raw.clear()
+        if pieces:
+            self.body += b"".join(pieces)
             self.arrivals.append((now, len(self.body)))
             if not self.first.done():
                 self.first.set_result(None)
+        if self.decoder.done and not self.end.done():
+            self.end.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         for future in (self.head, self.first, self.end):
@@ -151,7 +148,8 @@ def follow_latency(bench: Bench) -> Figure:
     lags: list[float] = []
 
     def one_run() -> float:
-        job = http.run_job(sys.executable, "-c", TICKER)
+        # The system python3: a job runs as its own uid and may not read ours.
+        job = http.run_job("python3", "-c", TICKER)
         path = f"/jobs/{job}/out?follow=true"
         specs = [FollowSpec(bench.server.port, path, FOLLOWERS // PROCESSES)] * PROCESSES
 

@@ -74,11 +74,17 @@ class Https:
         self._used = time.monotonic()
 
     def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Reply:
+        return self.request_as(AUTH, method, path, body, raw)
+
+    def request_as(
+        self, auth: str, method: str, path: str, body: Any = None, raw: bytes | None = None
+    ) -> Reply:
+        """A request with ``auth`` (an Authorization header value) instead of alice's."""
         payload = raw if raw is not None else None if body is None else json.dumps(body).encode()
         if time.monotonic() - self._used > self.IDLE:
             self._conn.close()  # it reconnects on the next request
         try:
-            self._conn.request(method, path, body=payload, headers={"Authorization": AUTH})
+            self._conn.request(method, path, body=payload, headers={"Authorization": auth})
             response = self._conn.getresponse()
             reply = Reply(response.status, response.read())
         except BaseException:

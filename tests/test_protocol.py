@@ -20,6 +20,7 @@ from worker.protocol import (
     DeleteJobs,
     ErrorReply,
     FindJob,
+    GetStats,
     GetStatus,
     JobCreated,
     JobInfo,
@@ -36,6 +37,7 @@ from worker.protocol import (
     ProtocolError,
     ReadOutput,
     RunJob,
+    Stats,
     StdinWritten,
     WaitJob,
     WatchOutput,
@@ -119,6 +121,18 @@ MESSAGES: list[Message] = [
     DeleteJobs(request_id=24, owner="alice", job_ids=(3, 4)),
     DeleteJobs(request_id=25, owner="bob", job_ids=None),
     JobsDeleted(request_id=26, deleted=(3, 4)),
+    GetStats(request_id=27),
+    Stats(
+        request_id=28,
+        jobs_started=3,
+        jobs_ended=(("failed", "start_error", 1),),
+        running=(("alice", 1),),
+        kills=(("signal", 2),),
+        output_bytes=10,
+        dropped_cap=2,
+        dropped_budget=1,
+        output_kept=7,
+    ),
 ]
 
 
@@ -181,7 +195,7 @@ def test_round_trip_keeps_job_status_as_enum() -> None:
 
 def test_every_message_class_is_covered() -> None:
     assert {type(m) for m in MESSAGES} == set(get_args(Message))
-    assert len(get_args(Message)) == 19
+    assert len(get_args(Message)) == 21
 
 
 class _SystemCall:

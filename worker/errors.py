@@ -46,11 +46,6 @@ class JobNotRunning(WorkerError):
     http_status = 409
 
 
-class PayloadTooLarge(WorkerError):
-    code = "payload_too_large"
-    http_status = 413
-
-
 class ExecutorUnavailable(WorkerError):
     code = "executor_unavailable"
     http_status = 503
@@ -152,7 +147,6 @@ _BY_CODE: dict[str, type[WorkerError]] = {
         Forbidden,
         JobNotFound,
         JobNotRunning,
-        PayloadTooLarge,
         ExecutorUnavailable,
         ConfigError,
         StdinUnavailable,

@@ -1,24 +1,30 @@
 """Everything that crosses the pipe between the API and the executor.
 
 Messages are frozen dataclasses, framed as an 8-byte length and a pickle. The
-unpickler accepts only the classes defined here, so nothing else can cross.
+unpickler accepts only the classes defined here (and the job states of
+worker/states.py), so nothing else can cross.
 The encoding is the same on every supported Python: pickle protocol 5 is
 fixed, every class here says exactly how it is rebuilt (``cls(*fields)``,
 the enum by its value), and a test pins the bytes of each message type.
 Every request carries a ``request_id`` chosen by the API; the reply carries the
 same id, which lets many requests be in flight at once on one pipe.
 
-This module depends on the standard library only.
+This module depends on the standard library (and worker/states.py) only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import io
 import pickle
 import struct
 from dataclasses import dataclass
+
+# Re-exported (mypy's explicit form): the job states travel in messages.
+from worker.states import ACTIVE_STATES as ACTIVE_STATES  # noqa: PLC0414
+from worker.states import FINAL_STATES as FINAL_STATES  # noqa: PLC0414
+from worker.states import KILLABLE_STATES as KILLABLE_STATES  # noqa: PLC0414
+from worker.states import JobStatus as JobStatus  # noqa: PLC0414
 
 # A single reply never carries more output than this, so a large output is
 # fetched in several round trips and neither side holds the pipe for long.
@@ -31,28 +37,6 @@ MAX_FRAME = 64 << 20
 _HEADER = struct.Struct("!Q")
 # Fixed, not HIGHEST_PROTOCOL: both ends must agree whatever Python they run.
 PICKLE_PROTOCOL = 5
-
-
-class JobStatus(enum.StrEnum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    KILLED = "killed"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATES
-
-    def __reduce_ex__(self, protocol: object) -> tuple[type[JobStatus], tuple[str]]:
-        # By value, as newer Pythons do. Older 3.11 releases (Debian 12's
-        # 3.11.2) pickle members as getattr(cls, name), which the
-        # restricted unpickler rightly refuses.
-        return (JobStatus, (self._value_,))
-
-
-ACTIVE_STATES = frozenset({JobStatus.RUNNING})
-FINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.KILLED})
-KILLABLE_STATES = ACTIVE_STATES
 
 
 class _Wire:
@@ -217,6 +201,13 @@ class Ping(_Wire):
     request_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class GetStats(_Wire):
+    """The executor's counters, for the API's ``/metrics``."""
+
+    request_id: int
+
+
 Request = (
     RunJob
     | GetStatus
@@ -229,6 +220,7 @@ Request = (
     | FindJob
     | WaitJob
     | Ping
+    | GetStats
 )
 
 
@@ -341,8 +333,35 @@ class Pong(_Wire):
     request_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Stats(_Wire):
+    """Counters since the executor started (they only grow) and gauges (now).
+
+    Plain numbers and (label, ..., value) tuples: the API makes metrics of
+    them. Every label comes from a fixed set, except users, who are the
+    users file's."""
+
+    request_id: int
+    jobs_started: int
+    jobs_ended: tuple[tuple[str, str, int], ...]  # (status, reason, count)
+    running: tuple[tuple[str, int], ...]  # (user, jobs running now)
+    kills: tuple[tuple[str, int], ...]  # (reason, kills started)
+    output_bytes: int  # written by jobs
+    dropped_cap: int  # of those, dropped past a job's own cap
+    dropped_budget: int  # dropped to keep the output budget
+    output_kept: int  # held now
+
+
 Reply = (
-    JobCreated | JobInfo | OutputChunk | JobList | StdinWritten | JobsDeleted | Pong | ErrorReply
+    JobCreated
+    | JobInfo
+    | OutputChunk
+    | JobList
+    | StdinWritten
+    | JobsDeleted
+    | Pong
+    | Stats
+    | ErrorReply
 )
 Message = Request | Reply
 
@@ -361,6 +380,7 @@ _ALLOWED = frozenset(
         FindJob,
         WaitJob,
         Ping,
+        GetStats,
         Limits,
         Usage,
         Isolation,
@@ -372,6 +392,7 @@ _ALLOWED = frozenset(
         StdinWritten,
         JobsDeleted,
         Pong,
+        Stats,
         ErrorReply,
     )
 )
@@ -385,6 +406,8 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> type:
         if module == __name__ and name in _ALLOWED:
             return globals()[name]  # type: ignore[no-any-return]
+        if (module, name) == (JobStatus.__module__, "JobStatus"):
+            return JobStatus
         raise ProtocolError(f"refusing to unpickle {module}.{name}")
 
 

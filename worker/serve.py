@@ -16,15 +16,15 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 
 import psutil
 
+from worker import notify as systemd
 from worker.api.process import bind, start_api
-from worker.child import FAILED, READY
 from worker.config import ServeConfig
 from worker.errors import WorkerError
 from worker.executor import cgroups
@@ -38,12 +38,12 @@ from worker.linux import (
     oom_score_adj,
     reap_exited,
 )
+from worker.supervisor import STOP_SIGNALS, Event, Exited, Said, Signalled, supervise
 
 log = logging.getLogger("worker.serve")
 
 # Beyond the executor's own kill grace, how long children get to exit cleanly.
 STOP_MARGIN = 10.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _SignalEvents:
@@ -119,9 +119,12 @@ def serve(config: ServeConfig, say: Callable[[str], None], warn: Callable[[str],
         conn.close()
     grace = config.executor.kill_grace
     status = 1
+    actions = _Real(children, say, warn, grace)
+    pids = {"api": children.api.pid, "executor": children.executor.pid}
     try:
-        status = _supervise(children, status_in, events, say=say, warn=warn, grace=grace)
+        status = supervise(_events(children, status_in, events), actions, pids)
     finally:
+        systemd.notify(systemd.STOPPING, "STATUS=stopping every job")
         _stop(children, grace + STOP_MARGIN)
         _kill_leftovers(children, grace)
         events.close()
@@ -144,56 +147,52 @@ def _preflight(config: ServeConfig) -> None:
     bind(config.api.host, config.api.port).close()
 
 
-def _supervise(
-    children: _Children,
-    status: Connection,
-    events: _SignalEvents,
-    *,
-    say: Callable[[str], None],
-    warn: Callable[[str], None],
-    grace: float,
-) -> int:
-    executor, api = children.executor, children.api
-    watched: list[object] = [executor.sentinel, api.sentinel, status, events.reader]
-    said: dict[str, str] = {}  # what each child said when it was ready
+class _Real:
+    """The supervisor's actions on the real processes."""
+
+    def __init__(
+        self,
+        children: _Children,
+        say: Callable[[str], None],
+        warn: Callable[[str], None],
+        grace: float,
+    ) -> None:
+        self._children = children
+        self.say, self.warn = say, warn
+        self._grace = grace
+
+    def ready(self, url: str) -> None:
+        # Both are up and the API accepts requests: now, not at exec.
+        systemd.notify(systemd.READY, f"STATUS=listening on {url}")
+
+    def reap_orphans(self) -> None:
+        self._children.reap_orphans()
+
+    def kill_leftovers(self) -> None:
+        _kill_leftovers(self._children, self._grace)
+
+
+def _events(children: _Children, status: Connection, signals: _SignalEvents) -> Iterator[Event]:
+    """The real children's events, as they come: signals first, then status
+    messages, then exits (checked after every wake-up)."""
+    watched: list[object] = [children.executor.sentinel, children.api.sentinel, status]
+    watched.append(signals.reader)
     while True:
         ready = wait(watched)  # type: ignore[arg-type]
-        if events.reader in ready:
-            received = events.take()
-            if signal.SIGCHLD in received:
-                children.reap_orphans()
-            if received & set(STOP_SIGNALS):
-                names = ", ".join(
-                    sorted(signal.Signals(n).name for n in received & set(STOP_SIGNALS))
-                )
-                log.info("%s received: stopping every job, then the server", names)
-                return 0
+        if signals.reader in ready:
+            received = signals.take()
+            if received:
+                yield Signalled(frozenset(received))
         if status in ready:
             try:
                 kind, role, text = status.recv()
             except (EOFError, OSError):
                 watched.remove(status)
-                continue
-            if kind == FAILED:
-                warn(text)
-                return 1
-            said[role] = text
-            if kind == READY and len(said) == 2:
-                say(
-                    f"worker listening on {said['api']} (api pid {api.pid}, executor pid "
-                    f"{executor.pid}); {said['executor']}"
-                )
-        if not executor.is_alive():
-            warn(
-                f"the executor process exited unexpectedly (exit code {executor.exitcode}); "
-                "killing its jobs and stopping"
-            )
-            # The API stays up meanwhile, answering 503 with the reason.
-            _kill_leftovers(children, grace)
-            return 1
-        if not api.is_alive():
-            warn(f"the API process exited unexpectedly (exit code {api.exitcode}); stopping")
-            return 1
+            else:
+                yield Said(kind, role, text)
+        for role, process in (("executor", children.executor), ("api", children.api)):
+            if not process.is_alive():
+                yield Exited(role, process.exitcode)
 
 
 def _stop(children: _Children, timeout: float) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
+from tests.helpers import alive
 from worker.config import ExecutorConfig
 from worker.errors import (
     ExecutorUnavailable,
@@ -75,13 +76,6 @@ async def start(ex: Executor, command: str, args: tuple[str, ...] = (), **option
     job_id, existing = await ex.run(RunJob(0, "alice", command, args, **options))
     assert not existing
     return job_id
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def output(executor: Executor, job_id: int) -> bytes:

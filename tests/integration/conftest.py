@@ -20,12 +20,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 
 from worker.resources import DEMO_CA, demo_file
+
+if TYPE_CHECKING:
+    from worker.client import Client
 
 CA = demo_file(DEMO_CA)
 # Python for scripts that jobs run: the job's own (as root, jobs run as other
@@ -108,6 +111,13 @@ class Server:
             return Reply(response.status, dict(response.getheaders()), response.read())
         finally:
             conn.close()
+
+    def client(self, user: str = "alice", **options: Any) -> Client:
+        """A ``worker.client.Client`` of this server, as ``user`` (close it,
+        or use it as a context manager)."""
+        from worker.client import Client
+
+        return Client(self.url, user=user, password=USERS[user], ca=self.ca, **options)
 
     def cli_env(self, user: str = "alice") -> dict[str, str]:
         """The environment of a CLI that talks to this server as ``user``."""

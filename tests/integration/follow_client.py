@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from tests.integration.conftest import CA
+from worker import chunked
 
 
 @dataclass
@@ -70,14 +71,16 @@ async def follow(
             length = _content_length(head)
             received.data += await reader.readexactly(length)
             return received
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")
-                return received
-            received.data += await reader.readexactly(size)
-            received.arrivals.append((time.time(), len(received.data)))
-            await reader.readexactly(2)
+        decoder = chunked.Decoder()
+        while not decoder.done:
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("the follow ended before its last chunk")
+            pieces = decoder.feed(data)
+            if pieces:
+                received.data += b"".join(pieces)
+                received.arrivals.append((time.time(), len(received.data)))
+        return received
     finally:
         writer.close()
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import psutil
 
+from tests.helpers import alive
 from tests.integration.conftest import Server
 
 
@@ -97,7 +98,7 @@ def test_kill_running_job_takes_its_whole_tree(server: Server) -> None:
     assert reply.status == 200
     assert reply.json() == {"id": job_id, "status": "killed"}
     for process in tree:
-        assert not _alive(process), process
+        assert not alive(process), process
     state = server.status(job_id)
     assert state["status"] == "killed"
     assert state["ended_at"] is not None
@@ -190,13 +191,6 @@ def test_twenty_jobs_run_concurrently(fresh_server: Server) -> None:
         assert fresh_server.wait_final(job_id, timeout=30)["status"] == "completed"
     # Run one after another they would take 40 s.
     assert time.monotonic() - started < 15
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_jobs_start_with_default_signal_dispositions(server: Server) -> None:

@@ -32,7 +32,7 @@ def test_a_hundred_jobs_printing_at_full_speed_stay_within_the_budget(tmp_path: 
         assert server.wait_final(old)["status"] == "completed"
         jobs = [server.run_job("yes", "printing at full speed") for _ in range(100)]
         peak, slowest = 0, 0.0
-        deadline = time.monotonic() + 8
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             started = time.monotonic()
             assert server.request("GET", f"/jobs/{jobs[0]}/status").status == 200

@@ -14,16 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers import alive
 from tests.integration.conftest import CA, start_server, stop_server
 
 MiB = 1 << 20
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 class _Client:
@@ -86,11 +80,11 @@ def test_two_thousand_jobs_at_once(tmp_path: Path) -> None:
             s["status"]: s for s in found if s["status"] != "running"
         }
         pids = [int(s["pid"]) for s in found]  # type: ignore[call-overload]
-        assert all(_alive(pid) for pid in pids)
+        assert all(alive(pid) for pid in pids)
         assert server.request("GET", "/jobs/1/status").status == 200  # still serving
     finally:
         stop_server(server.process, timeout=120)
-    left = [pid for pid in pids if _alive(pid)]
+    left = [pid for pid in pids if alive(pid)]
     assert left == []
 
 

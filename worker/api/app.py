@@ -15,6 +15,8 @@ from worker.api.executor_client import ExecutorClient
 from worker.api.follow import Feeds
 from worker.api.frontdoor import mark_authenticated
 from worker.api.gate import Gate, check_local, reply_headers
+from worker.api.metrics import ApiMetrics
+from worker.api.openapi import register as register_openapi
 from worker.api.ratelimit import RateLimiter
 from worker.api.routes import JobRoutes
 from worker.config import ApiConfig
@@ -43,9 +45,14 @@ def create_app(config: ApiConfig, auth: Authenticator, executor: ExecutorClient)
     kill_timeout = config.response_timeout - 10  # answered before Sanic's own timeout
     feeds = Feeds(executor, config.max_output)
     JobRoutes(executor, feeds, kill_timeout, config.kill_grace).register(app, gate)
+    metrics = ApiMetrics(executor)
+    metrics.hook(gate, executor)
+    metrics.register(app, gate)
+    register_openapi(app)
 
     @app.exception(Exception)
     async def on_error(request: Request, exc: Exception) -> HTTPResponse:
+        metrics.answered(request, exc)
         return error_response(request, exc, config)
 
     return app

@@ -21,6 +21,8 @@ from worker.protocol import ErrorReply, Outbox, ProtocolError, Reply, Request, r
 log = logging.getLogger("worker.api")
 
 R = TypeVar("R", bound=Reply)
+# Told (request type name, seconds) of every reply received, for metrics.
+RoundTripHook = Callable[[str, float], None]
 
 GONE = "the executor is not running; restart `worker serve`"
 # The executor answers in milliseconds; one that says nothing for this long
@@ -41,6 +43,7 @@ class ExecutorClient:
         self._outbox: Outbox | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.on_round_trip: RoundTripHook | None = None
 
     async def connect(self, sock: socket.socket) -> None:
         reader, writer = await asyncio.open_connection(sock=sock)
@@ -68,10 +71,14 @@ class ExecutorClient:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            self._outbox.send(make(request_id))
+            request = make(request_id)
+            sent = time.perf_counter()
+            self._outbox.send(request)
             async with asyncio.timeout(timeout):
                 await self._outbox.drain()
                 reply = await future
+            if self.on_round_trip is not None:
+                self.on_round_trip(type(request).__name__, time.perf_counter() - sent)
         except TimeoutError:
             raise ExecutorTimeout(
                 f"the executor did not answer within {timeout:g} s; {unanswered}"

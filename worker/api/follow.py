@@ -1,4 +1,5 @@
-"""Following a job's output live, for any number of readers.
+"""Following a job's output live, for any number of readers: the whole of
+it, from the request (``send_live``) to the bytes on each socket.
 
 One ``Feed`` per followed job pulls the output from the executor with a long
 poll (``WatchOutput``) into a local copy, however many readers follow it;
@@ -14,9 +15,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+from sanic import Request
+from sanic.exceptions import RequestCancelled
+
+from worker import chunked
+from worker.api import streaming
 from worker.api.executor_client import ExecutorClient
 from worker.buffer import OutputBuffer
 from worker.errors import WorkerError
@@ -25,9 +31,19 @@ from worker.protocol import MAX_OUTPUT_CHUNK, WATCH_TIMEOUT, OutputChunk, WatchO
 log = logging.getLogger("worker.api")
 
 
+if TYPE_CHECKING:
+    from worker.api.output import OutputReader
+
 # Bytes queued for one reader before writes to it go through its own
 # coroutine, which waits for the socket to drain.
 BACKLOG = 1 << 16
+# A reader that takes nothing for this long while a send waits is gone.
+STALLED_READER = 300.0
+FOLLOW_TIMEOUT = 365 * 24 * 3600.0
+# The job's status in a follow's trailer: X-Job.
+TRAILERS = ("X-Job",)
+
+Trailers = Callable[[], Awaitable[dict[str, str]]]
 
 
 def write_frame(transport: Any, data: bytes) -> bool:
@@ -35,7 +51,7 @@ def write_frame(transport: Any, data: bytes) -> bool:
     reader keeps up (little queued, not closing); else write nothing."""
     if transport.is_closing() or transport.get_write_buffer_size() >= BACKLOG:
         return False
-    transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+    transport.write(chunked.frame(data))
     return True
 
 
@@ -148,3 +164,84 @@ class Feeds:
             if feed.readers == 0 and self._feeds.get(key) is feed:
                 del self._feeds[key]
                 feed.close()
+
+
+async def send_live(
+    reader: OutputReader,
+    request: Request[Any, Any],
+    feeds: Feeds,
+    offset: int,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    trailers: Trailers | None = None,
+) -> None:
+    """The output from ``offset``, live, until the job has ended and every
+    byte was sent; then ``trailers()``, for a client that takes them.
+    One request however long it lasts."""
+    await reader.chunk(0)  # an unknown job is a 404 before anything is streamed
+    sent = dict(headers or {})
+    if trailers is not None and streaming.wants_trailers(request):
+        sent["Trailer"] = ", ".join(TRAILERS)
+    else:
+        trailers = None
+    with streaming.response_timeout(request, FOLLOW_TIMEOUT):
+        async with feeds.follow(reader.owner, reader.job_id) as feed:
+            response = await request.respond(
+                status=status, headers=sent, content_type="application/octet-stream"
+            )
+            await response.send(b"")  # the headers, now: the job may be quiet a while
+            with contextlib.suppress(TimeoutError, ConnectionError, RequestCancelled):
+                await _stream(feed, offset, response, request)
+                await streaming.end(request, response, await _fields(trailers))
+
+
+async def _fields(trailers: Trailers | None) -> dict[str, str]:
+    if trailers is None:
+        return {}
+    try:
+        return await trailers()
+    except WorkerError:
+        return {}  # the executor (or the job) is gone: the stream just ends
+
+
+async def _stream(feed: Feed, offset: int, response: Any, request: Request[Any, Any]) -> None:
+    """Send the feed's bytes from ``offset`` until the job has ended."""
+    sock = streaming.transport(request)
+    # Fanning one line out to a thousand readers is the hot path: where Sanic
+    # frames the body in HTTP/1.1 chunks, frames go straight to the socket
+    # while the reader keeps up, and the feed writes them while we wait.
+    direct = streaming.is_chunked(request)
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as stall:
+        while True:
+            where, data = feed.copy.read(offset, MAX_OUTPUT_CHUNK)
+            if not data:
+                if feed.done:
+                    return
+                if direct:
+                    offset = await _live(feed, offset, sock)
+                else:
+                    await feed.news()
+                continue
+            offset = where + len(data)
+            if direct and write_frame(sock, data):
+                continue
+            # A reader that takes nothing for this long is gone; the timer is
+            # armed only while a send may block.
+            behind = sock.get_write_buffer_size() >= BACKLOG
+            stall.reschedule(loop.time() + STALLED_READER if behind else None)
+            await response.send(data)
+            stall.reschedule(None)
+
+
+async def _live(feed: Feed, offset: int, sock: Any) -> int:
+    """Let the feed write to this reader directly until it needs us again;
+    return how far it got."""
+    reader = LiveReader(offset, sock)
+    feed.attach(reader)
+    try:
+        await reader.woken
+    finally:
+        feed.detach(reader)
+    return reader.offset

@@ -41,6 +41,8 @@ CONNECTION_AUTH_TTL = 60.0
 Handler = Callable[..., Coroutine[Any, Any, Any]]
 # Told (connection, user) each time a connection's authentication is recorded.
 AuthenticatedHook = Callable[[Any, str], None]
+# Told of each wrong user name or password (for metrics).
+FailedLoginHook = Callable[[], None]
 
 UNIDENTIFIED: Hashable = ("unidentified",)
 
@@ -71,11 +73,15 @@ class Gate:
         # Set by whoever needs to know when a connection has authenticated
         # (see ``connection_authenticated``).
         self.on_authenticated: AuthenticatedHook | None = None
+        self.on_failed_login: FailedLoginHook | None = None
 
-    def guard(self, handler: Handler) -> Handler:
+    def guard(self, handler: Handler, limited: bool = True) -> Handler:
+        """``limited`` false: authenticated, but outside the rate limit (the
+        request neither spends nor needs the user's allowance)."""
+
         @functools.wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-            await self.admit(request)
+            await self.admit(request, limited)
             response = await handler(request, *args, **kwargs)
             if response is not None:  # else it streamed, with reply_headers of its own
                 response.headers.update(reply_headers(request))
@@ -83,19 +89,28 @@ class Gate:
 
         return guarded
 
-    async def admit(self, request: Request) -> None:
+    async def admit(self, request: Request, limited: bool = True) -> None:
         # Cheapest refusal first: a remote peer learns nothing about users.
         check_local(request)
         connection = request.conn_info
         header = request.headers.get("authorization")
         user = _known_on_connection(connection, header)
         if user is None:
-            user = await self._authenticate(connection, header)
+            try:
+                user = await self._authenticate(connection, header)
+            except RateLimited:
+                request.ctx.refused = "login"
+                raise
             if connection is not None and header is not None:
                 self.connection_authenticated(connection, header, user)
-        self._limiter.admit(user)
+        if limited:
+            try:
+                self._limiter.admit(user)
+            except RateLimited:
+                request.ctx.refused = "rate_limit"  # which limit said 429, for metrics
+                raise
+            request.ctx.limiter = self._limiter
         request.ctx.user = user
-        request.ctx.limiter = self._limiter
         if log.isEnabledFor(logging.DEBUG):  # an access log, for operators who ask
             log.debug("%s %s %s", user, request.method, request.path, extra={"user": user})
 
@@ -105,6 +120,8 @@ class Gate:
         except (Unauthorized, RateLimited) as refused:
             if refused.message == BAD_CREDENTIALS:
                 self._failed_logins.record(header, self.source_of(connection))
+                if self.on_failed_login is not None:
+                    self.on_failed_login()
             # The tarpit: a flooding source's connections sit idle meanwhile.
             # The wait a 429 tells shrinks by what was already waited.
             held = await self._tarpit.hold(self.source_of(connection))

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from sanic import Request
-from sanic.exceptions import RequestCancelled
 
-from worker.api import interim
 from worker.api.executor_client import ExecutorClient
-from worker.api.follow import BACKLOG, Feed, Feeds, LiveReader, write_frame
 from worker.api.jsonpage import send_page
-from worker.errors import WorkerError
 from worker.protocol import MAX_OUTPUT_CHUNK, OutputChunk, ReadOutput
 
-STALLED_READER = 300.0
-FOLLOW_TIMEOUT = 365 * 24 * 3600.0
-# The job's status in a reply's header (and in a follow's trailer): X-Job.
-TRAILERS = ("X-Job",)
+# The job's status in a reply's header: X-Job, at most this long.
 MAX_JOB_HEADER = 8192
 
 Headers = dict[str, str] | None
@@ -32,12 +22,12 @@ class OutputReader:
 
     def __init__(self, executor: ExecutorClient, user: str, job_id: int) -> None:
         self._executor = executor
-        self._user = user
-        self._job_id = job_id
+        self.owner = user
+        self.job_id = job_id
 
     async def chunk(self, offset: int, limit: int = MAX_OUTPUT_CHUNK) -> OutputChunk:
         return await self._executor.call(
-            lambda rid: ReadOutput(rid, self._user, self._job_id, offset, limit),
+            lambda rid: ReadOutput(rid, self.owner, self.job_id, offset, limit),
             OutputChunk,
         )
 
@@ -45,7 +35,7 @@ class OutputReader:
         self, request: Request[Any, Any], offset: int, limit: int, headers: Headers = None
     ) -> None:
         """One page of the output as JSON text (see jsonpage.py)."""
-        await send_page(request, self, self._job_id, offset, limit, headers=headers)
+        await send_page(request, self, self.job_id, offset, limit, headers=headers)
 
     async def tail_offset(self, lines: int) -> int:
         """Where the last ``lines`` lines of the output (as it stands) start;
@@ -92,44 +82,6 @@ class OutputReader:
             chunk = await self.chunk(position)
         await response.eof()
 
-    async def send_live(
-        self,
-        request: Request[Any, Any],
-        feeds: Feeds,
-        offset: int,
-        *,
-        status: int = 200,
-        headers: Headers = None,
-        trailers: Callable[[], Awaitable[dict[str, str]]] | None = None,
-    ) -> None:
-        """The output from ``offset``, live, until the job has ended and every
-        byte was sent; then ``trailers()``, for a client that takes them.
-        One request however long it lasts."""
-        await self.chunk(0)  # an unknown job is a 404 before anything is streamed
-        sent = dict(headers or {})
-        if trailers is not None and interim.wants_trailers(request):
-            sent["Trailer"] = ", ".join(TRAILERS)
-        else:
-            trailers = None
-        with no_response_timeout(request):
-            async with feeds.follow(self._user, self._job_id) as feed:
-                response = await request.respond(
-                    status=status, headers=sent, content_type="application/octet-stream"
-                )
-                await response.send(b"")  # the headers, now: the job may be quiet a while
-                with contextlib.suppress(TimeoutError, ConnectionError, RequestCancelled):
-                    await _stream(feed, offset, response, request)
-                    await interim.end(request, response, await _fields(trailers))
-
-
-async def _fields(trailers: Callable[[], Awaitable[dict[str, str]]] | None) -> dict[str, str]:
-    if trailers is None:
-        return {}
-    try:
-        return await trailers()
-    except WorkerError:
-        return {}  # the executor (or the job) is gone: the stream just ends
-
 
 def job_header(body: dict[str, Any]) -> str:
     """A job's status as one header value: compact JSON, ASCII only, with
@@ -140,61 +92,3 @@ def job_header(body: dict[str, Any]) -> str:
         cut = {**body, "args": [str(a)[:64] for a in args[:16]], "args_truncated": True}
         text = json.dumps(cut, separators=(",", ":"))
     return text
-
-
-async def _stream(feed: Feed, offset: int, response: Any, request: Request[Any, Any]) -> None:
-    """Send the feed's bytes from ``offset`` until the job has ended."""
-    transport: Any = request.transport  # an asyncio.Transport, loosely typed by Sanic
-    # Fanning one line out to a thousand readers is the hot path: where Sanic
-    # frames the body in HTTP/1.1 chunks, frames go straight to the socket
-    # while the reader keeps up, and the feed writes them while we wait.
-    direct = interim.chunked(request)
-    loop = asyncio.get_running_loop()
-    async with asyncio.timeout(None) as stall:
-        while True:
-            where, data = feed.copy.read(offset, MAX_OUTPUT_CHUNK)
-            if not data:
-                if feed.done:
-                    return
-                if direct:
-                    offset = await _live(feed, offset, transport)
-                else:
-                    await feed.news()
-                continue
-            offset = where + len(data)
-            if direct and write_frame(transport, data):
-                continue
-            # A reader that takes nothing for this long is gone; the timer is
-            # armed only while a send may block.
-            behind = transport.get_write_buffer_size() >= BACKLOG
-            stall.reschedule(loop.time() + STALLED_READER if behind else None)
-            await response.send(data)
-            stall.reschedule(None)
-
-
-async def _live(feed: Feed, offset: int, transport: Any) -> int:
-    """Let the feed write to this reader directly until it needs us again;
-    return how far it got."""
-    reader = LiveReader(offset, transport)
-    feed.attach(reader)
-    try:
-        await reader.woken
-    finally:
-        feed.detach(reader)
-    return reader.offset
-
-
-@contextlib.contextmanager
-def no_response_timeout(request: Request[Any, Any]) -> Iterator[None]:
-    """Sanic ends a response that sends nothing for RESPONSE_TIMEOUT; a follow
-    of a quiet job may legitimately do that for hours."""
-    protocol = getattr(request.stream, "protocol", None)
-    saved = getattr(protocol, "response_timeout", None)
-    if saved is None:
-        yield
-        return
-    protocol.response_timeout = FOLLOW_TIMEOUT  # type: ignore[union-attr]
-    try:
-        yield
-    finally:
-        protocol.response_timeout = saved  # type: ignore[union-attr]

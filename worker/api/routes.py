@@ -10,12 +10,12 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from worker.api import interim, parse
+from worker.api import follow, parse, streaming
 from worker.api.executor_client import ExecutorClient, deadline_for
 from worker.api.follow import Feeds
 from worker.api.gate import Gate, Handler, check_local, reply_headers
 from worker.api.jobrefs import JobLookup
-from worker.api.output import OutputReader, job_header, no_response_timeout
+from worker.api.output import OutputReader, job_header
 from worker.config import DEFAULT_KILL_GRACE
 from worker.errors import BadRequest
 from worker.protocol import (
@@ -131,7 +131,7 @@ class JobRoutes:
         user = request.ctx.user
         job = await self._jobs.snapshot(user, raw_id)
         if parse.flag(request.args.get("wait"), "wait") and not job.status.is_final:
-            with no_response_timeout(request):
+            with streaming.response_timeout(request, follow.FOLLOW_TIMEOUT):
                 job = await self._jobs.final(user, job.id)
         return json(status_body(job))
 
@@ -181,8 +181,8 @@ class JobRoutes:
             return {"X-Job": job_header(status_body(await self._jobs.snapshot(user, job_id)))}
 
         reader = OutputReader(self._executor, user, job_id)
-        await reader.send_live(
-            request, self._feeds, offset, status=status, headers=sent, trailers=final
+        await follow.send_live(
+            reader, request, self._feeds, offset, status=status, headers=sent, trailers=final
         )
 
     async def kill(self, request: Request, raw_id: str) -> HTTPResponse:
@@ -205,7 +205,7 @@ class JobRoutes:
             )
         )
         try:
-            if sig is None and not force and interim.wants_progress(request):
+            if sig is None and not force and streaming.wants_progress(request):
                 await self._tell_progress(request, killing)
             reply = await killing
         finally:
@@ -223,7 +223,7 @@ class JobRoutes:
         if not done:
             left = max(0.0, self._kill_grace - (time.monotonic() - began))
             told = {"X-Kill-Signal": "SIGTERM", "X-Kill-After": f"{left:.1f}"}
-            interim.send_progress(request, told)
+            streaming.send_progress(request, told)
 
     async def stdin(self, request: Request, raw_id: str) -> HTTPResponse:
         user = request.ctx.user

@@ -2,6 +2,10 @@
 
 Each uses as few requests as it can: one, except `list` past 1,000 jobs,
 `out --json` past 1 MiB, `wait` of several jobs, and Ctrl-C in `run -w`.
+Requests go through ``worker.client.api.Api``, the request layer
+``worker.client.Client`` is built on (``Client.api``): the same requests,
+errors and retries, with the server's documents as they are (what `--json`
+prints), and without loading the typed client at start-up.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from worker.cli import render
-from worker.cli.client import ApiClient
 from worker.cli.environment import Environment
 from worker.cli.exit_status import ExitStatus, exit_status_for
-from worker.cli.http11 import Headers
+from worker.client.api import MAX_PAGE, Api, new_key, run_body
+from worker.client.http11 import Headers
 from worker.config import ClientConfig
 from worker.errors import ApiError
 
@@ -23,10 +27,10 @@ from worker.errors import ApiError
 class Call:
     """One client action: what it was asked, and what it has to do it."""
 
-    __slots__ = ("args", "client", "env", "json")
+    __slots__ = ("api", "args", "env", "json")
 
-    def __init__(self, client: ApiClient, args: Any, env: Environment, json: bool) -> None:
-        self.client = client
+    def __init__(self, api: Api, args: Any, env: Environment, json: bool) -> None:
+        self.api = api
         self.args = args  # an argparse.Namespace
         self.env = env
         self.json = json
@@ -34,7 +38,7 @@ class Call:
 
 def client_command(args: argparse.Namespace, config: ClientConfig, env: Environment) -> int:
     trace = _tracer(env) if env.environ.get("WORKER_DEBUG") else None
-    client = ApiClient(config, trace)
+    api = Api.from_config(config, trace)
     handlers: dict[str, Callable[[Call], int]] = {
         "run": _run,
         "status": _status,
@@ -48,9 +52,9 @@ def client_command(args: argparse.Namespace, config: ClientConfig, env: Environm
         "health": _health,
     }
     try:
-        return handlers[args.action](Call(client, args, env, config.json))
+        return handlers[args.action](Call(api, args, env, config.json))
     finally:
-        client.close()
+        api.close()
 
 
 def _tracer(env: Environment) -> Callable[[str, str, int], None]:
@@ -62,23 +66,15 @@ def _tracer(env: Environment) -> Callable[[str, str, int], None]:
 
 def _run(call: Call) -> int:
     args, env = call.args, call.env
-    body: dict[str, Any] = {"command": args.command, "args": list(args.args)}
-    if args.timeout is not None:
-        body["timeout"] = args.timeout
     passed = {}
     for name, given in args.env:
         # KEY alone: the caller's own, if set (as docker does).
         value = env.environ.get(name) if given is None else given
         if value is not None:
             passed[name] = value
-    if passed:
-        body["env"] = passed
+    cwd = None
     if args.cwd is not None:
-        body["cwd"] = os.path.normpath(os.path.join(env.directory(), args.cwd))
-    if args.network is not None:
-        body["network"] = args.network
-    if args.name is not None:
-        body["name"] = args.name
+        cwd = os.path.normpath(os.path.join(env.directory(), args.cwd))
     limits = {
         key: value
         for key, value in (
@@ -91,19 +87,27 @@ def _run(call: Call) -> int:
         )
         if value is not None
     }
-    if limits:
-        body["limits"] = limits
+    body = run_body(
+        args.command,
+        args.args,
+        env=passed,
+        cwd=cwd,
+        timeout=args.timeout,
+        name=args.name,
+        network=args.network,
+        limits=limits,
+    )
     # One key for this run, sent again on every retry: the server starts
     # the job once however often the request has to be repeated.
-    key = {"Idempotency-Key": os.urandom(16).hex()}
+    key = new_key()
     if args.wait:
         from worker.cli.waiting import run_and_wait
 
         return run_and_wait(call, body, key)
-    response = call.client.request("POST", "/jobs/run", body, headers=key, retry_unavailable=True)
-    job_id = int(response.json()["id"])
+    reply = call.api.run(body, key)
+    job_id = int(reply["id"])
     if call.json:
-        render.print_json(env, response.json())
+        render.print_json(env, reply)
     elif env.stdout_isatty:
         render.job_started(env, job_id, [args.command, *args.args], args.name)
     else:
@@ -112,7 +116,7 @@ def _run(call: Call) -> int:
 
 
 def _status(call: Call) -> int:
-    job = call.client.request("GET", f"/jobs/{call.args.job}/status").json()
+    job = call.api.status(call.args.job)
     if call.json:
         render.print_json(call.env, job)
     elif call.env.stdout_isatty:
@@ -123,29 +127,26 @@ def _status(call: Call) -> int:
 
 
 def _out(call: Call) -> int:
-    args, env, client = call.args, call.env, call.client
-    path = f"/jobs/{args.job}/out"
-    tail = f"&tail={args.tail}" if args.tail is not None else ""
+    args, env, api = call.args, call.env, call.api
     if args.follow:
         from worker.cli.waiting import follow
 
-        return follow(call, f"{path}?follow=true{tail}")
+        return follow(call, args.job, args.tail)
     if call.json:
         # One JSON document per page, a line each, until the output (as it
         # stands: a running job's is complete only once it has ended) is read.
-        query = f"?{tail[1:]}" if tail else "?offset=0"
+        page = api.out_page(args.job, tail=args.tail, offset=0 if args.tail is None else None)
         while True:
-            page = client.request("GET", path + query).json()
             render.print_json(env, page)
             offset = page["next_offset"]
             if page["complete"] or offset >= page["size"] or offset == page["offset"]:
                 return ExitStatus.SUCCESS
-            query = f"?offset={offset}"
-    response = client.request("GET", f"{path}?format=raw{tail}")
+            page = api.out_page(args.job, offset=offset)
+    response = api.out_raw(args.job, tail=args.tail)
     if env.stdout_isatty:
-        from worker.cli.waiting import job_of
+        from worker.client.api import job_of
 
-        job = job_of(response.headers) or client.request("GET", f"/jobs/{args.job}/status").json()
+        job = job_of(response.headers) or api.status(args.job)
         render.output_header(env, job, len(response.body), _dropped(response.headers))
         env.write_bytes(response.body)
         if response.body and not response.body.endswith(b"\n"):
@@ -162,11 +163,11 @@ def _dropped(headers: Headers) -> int:
 
 def _wait(call: Call) -> int:
     """Each job's end, in the order given; the first non-zero exit code."""
-    from worker.cli.waiting import exit_code_of
+    from worker.client.exitcode import exit_code_of
 
     first = 0
     for ref in call.args.jobs:
-        job = call.client.request("GET", f"/jobs/{ref}/status?wait=true", patient=True).json()
+        job = call.api.status(ref, wait=True)
         code = exit_code_of(job)
         first = first or code
         if call.json:
@@ -180,23 +181,24 @@ def _wait(call: Call) -> int:
 
 def _kill(call: Call) -> int:
     args, env = call.args, call.env
-    query, how = "", ""
+    how = ""
     if args.signal:
-        query, how = f"?signal={args.signal}", f"{args.signal} sent"
+        how = f"{args.signal} sent"
     elif args.force:
-        query, how = "?force=true", "SIGKILL"
-    headers: dict[str, str] = {}
+        how = "SIGKILL"
 
     def progress(_status: int, told: Headers) -> None:
         after = told.value("x-kill-after", "?")
         render.note(env, f"job {args.job}: SIGTERM sent; SIGKILL in {after} s if it still runs")
 
-    if not query and not call.json and env.stderr_isatty:
-        headers["Prefer"] = "progress"
-    path = f"/jobs/{args.job}/kill{query}"
-    job = call.client.request(
-        "PUT", path, headers=headers, on_interim=progress, patient=True
-    ).json()
+    # Asked for only where someone reads it (a terminal, not --json).
+    wanted = progress if not call.json and env.stderr_isatty else None
+    job = call.api.kill(
+        args.job,
+        signal=args.signal or None,
+        force=bool(args.force) and not args.signal,
+        on_interim=wanted,
+    )
     if call.json:
         render.print_json(env, job)
     elif env.stdout_isatty:
@@ -208,14 +210,12 @@ def _kill(call: Call) -> int:
 
 def _list(call: Call) -> int:
     args = call.args
-    query = f"status={args.only}&" if args.only else ""
     wanted = None if args.all else args.limit
     jobs: list[Any] = []
     cursor = None
     while True:
-        page = min(1000, wanted - len(jobs)) if wanted is not None else 1000
-        after = f"&cursor={cursor}" if cursor else ""
-        reply = call.client.request("GET", f"/jobs?{query}limit={page}{after}").json()
+        page = min(MAX_PAGE, wanted - len(jobs)) if wanted is not None else MAX_PAGE
+        reply = call.api.list(status=args.only or None, limit=page, cursor=cursor or None)
         jobs += reply["jobs"]
         cursor = reply.get("next_cursor")
         if not cursor or (wanted is not None and len(jobs) >= wanted):
@@ -234,10 +234,9 @@ def _send(call: Call) -> int:
     data = b""
     if args.text is not None:
         data = args.text.encode("utf-8", "surrogateescape") + (b"\n" if args.newline else b"")
-    query = "?eof=true" if args.eof else ""
-    response = call.client.request("POST", f"/jobs/{args.job}/stdin{query}", raw=data)
+    reply = call.api.send(args.job, data, eof=bool(args.eof))
     if call.json:
-        render.print_json(call.env, response.json())
+        render.print_json(call.env, reply)
     return ExitStatus.SUCCESS
 
 
@@ -247,7 +246,7 @@ def _rm(call: Call) -> int:
     failed = ExitStatus.SUCCESS
     for ref in call.args.jobs:
         try:
-            reply = call.client.request("DELETE", f"/jobs/{ref}").json()
+            reply = call.api.remove(ref)
         except ApiError as exc:
             if call.json:
                 render.print_json(call.env, {"error": exc.message})
@@ -263,7 +262,7 @@ def _rm(call: Call) -> int:
 
 
 def _prune(call: Call) -> int:
-    reply = call.client.request("DELETE", "/jobs?finished=true").json()
+    reply = call.api.prune()
     if call.json:
         render.print_json(call.env, reply)
     elif call.env.stdout_isatty:
@@ -275,9 +274,9 @@ def _prune(call: Call) -> int:
 
 
 def _health(call: Call) -> int:
-    response = call.client.request("GET", "/health")
+    reply = call.api.health()
     if call.json:
-        render.print_json(call.env, response.json())
+        render.print_json(call.env, reply)
     else:
         call.env.stdout.write("ok\n")
     return ExitStatus.SUCCESS

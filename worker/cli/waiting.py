@@ -10,35 +10,25 @@ request more.
 from __future__ import annotations
 
 import codecs
-import json
 from typing import TYPE_CHECKING, Any
 
 from worker.cli import render
 from worker.cli.exit_status import ExitStatus
-from worker.cli.http11 import Headers
+from worker.client.api import job_of
+from worker.client.exitcode import exit_code_of
 from worker.errors import ApiError
 
 if TYPE_CHECKING:
-    from worker.cli.client import Streamed
     from worker.cli.client_commands import Call
+    from worker.client.api import JobRef, Stream
 
-SIGTERM = 15
-
-
-def job_of(headers: Headers) -> dict[str, Any] | None:
-    """The job's status that a reply (or its trailers) carries, if any."""
-    text = headers.value("x-job")
-    try:
-        job = json.loads(text) if text else None
-    except ValueError:
-        return None
-    return job if isinstance(job, dict) else None
+__all__ = ["exit_code_of", "follow", "job_of", "run_and_wait"]
 
 
-def follow(call: Call, path: str) -> int:
+def follow(call: Call, job_ref: JobRef, tail: int | None) -> int:
     """Print the job's output as it comes; Ctrl-C stops following only."""
-    stream = call.client.stream("GET", path)
-    job = job_of(stream.headers)
+    stream = call.api.follow(job_ref, tail=tail)
+    job = stream.job
     if call.json and job:
         render.print_json(call.env, job)
     elif call.env.stdout_isatty and job:
@@ -48,7 +38,7 @@ def follow(call: Call, path: str) -> int:
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED  # the job itself keeps running
     if call.json or call.env.stdout_isatty:
-        final = _final(call, stream, job)
+        final = stream.final()
         if call.json:
             render.print_json(call.env, final)
         else:
@@ -56,14 +46,12 @@ def follow(call: Call, path: str) -> int:
     return ExitStatus.SUCCESS
 
 
-def run_and_wait(call: Call, body: dict[str, Any], headers: dict[str, str]) -> int:
+def run_and_wait(call: Call, body: dict[str, Any], key: str) -> int:
     """Start the job and stream its output in the same request, then exit
     with the job's exit code."""
-    stream = call.client.stream(
-        "POST", "/jobs/run?follow=true", body, headers=headers, retry_unavailable=True
-    )
+    stream = call.api.run_follow(body, key)
     job_id = int(stream.headers.value("x-job-id"))
-    job = job_of(stream.headers) or {"id": job_id}
+    job = stream.job or {"id": job_id}
     if call.json:
         render.print_json(call.env, job)
     elif call.env.stdout_isatty:
@@ -72,7 +60,7 @@ def run_and_wait(call: Call, body: dict[str, Any], headers: dict[str, str]) -> i
         _copy(call, stream, job)
     except KeyboardInterrupt:
         return _interrupted(call, job_id)
-    final = _final(call, stream, job)
+    final = stream.final()
     if call.json:
         render.print_json(call.env, final)
     elif call.env.stdout_isatty:
@@ -80,7 +68,7 @@ def run_and_wait(call: Call, body: dict[str, Any], headers: dict[str, str]) -> i
     return exit_code_of(final)
 
 
-def _copy(call: Call, stream: Streamed, job: dict[str, Any] | None) -> None:
+def _copy(call: Call, stream: Stream, job: dict[str, Any] | None) -> None:
     if not call.json:
         for data in stream:
             call.env.write_bytes(data)
@@ -98,14 +86,6 @@ def _copy(call: Call, stream: Streamed, job: dict[str, Any] | None) -> None:
         render.print_json(call.env, {"id": job_id, "output": rest})
 
 
-def _final(call: Call, stream: Streamed, job: dict[str, Any] | None) -> dict[str, Any]:
-    final = job_of(stream.trailers)
-    if final is None:  # no trailer: ask
-        assert job is not None
-        final = call.client.request("GET", f"/jobs/{job['id']}/status").json()
-    return final
-
-
 def _interrupted(call: Call, job_id: int) -> int:
     kill = call.args.kill_on_interrupt
     if not kill and call.env.stdin_isatty:
@@ -117,23 +97,10 @@ def _interrupted(call: Call, job_id: int) -> int:
         )
         return ExitStatus.INTERRUPTED
     try:
-        call.client.request("PUT", f"/jobs/{job_id}/kill", patient=True)
+        call.api.kill(job_id)
     except ApiError as exc:
         if exc.http_status != 409:  # 409: it ended by itself meanwhile
             raise
-    job = call.client.request("GET", f"/jobs/{job_id}/status").json()
+    job = call.api.status(job_id)
     render.note_finished(call.env, job)
     return exit_code_of(job)
-
-
-def exit_code_of(job: dict[str, Any]) -> int:
-    """The job's own exit code, as a shell would give it: 128+N for signal N,
-    127 when the command could not even start."""
-    if job.get("signal") is not None:
-        return 128 + int(job["signal"])
-    if job.get("exit_code") is not None:
-        code = int(job["exit_code"])
-        if job.get("status") == "killed" and code == 0:
-            return 128 + SIGTERM  # it obeyed the kill and exited 0
-        return code
-    return 127

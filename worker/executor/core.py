@@ -24,7 +24,6 @@ from worker.errors import (
     KillFailed,
     QuotaExceeded,
 )
-from worker.executor.budget import OutputBudget
 from worker.executor.cgroups import CgroupTree
 from worker.executor.controllers import Controllers
 from worker.executor.identity import Identities
@@ -36,8 +35,9 @@ from worker.executor.lifecycle import LaunchFailed, Lifecycle
 from worker.executor.limits import Policy, host_defaults, host_maxima, memory_of_host
 from worker.executor.names import JobNames
 from worker.executor.registry import JobRegistry
+from worker.executor.stats import CountingBudget, ExecutorStats
 from worker.executor.targets import DescendantsTarget, UnionTarget, deliver, signal_name
-from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, Limits, RunJob
+from worker.protocol import KILLABLE_STATES, JobSnapshot, JobStatus, Limits, RunJob, Stats
 
 log = logging.getLogger("worker.executor")
 
@@ -67,6 +67,7 @@ class Executor:
         self._host = host
         self._policy = policy_of(config)
         self._budget = budget_of(config)
+        self._stats = ExecutorStats()
         self._life = Lifecycle(
             config,
             spawner=spawner,
@@ -104,11 +105,13 @@ class Executor:
             args=request.args,
             output=OutputBuffer(self._config.max_output),
         )
+        job.on_start = _log_started
         job.on_end = self._ended
         job.name = request.name
         self._jobs.add(job, request)
         self._names.add(job)
         self._budget.started(job)
+        self._stats.job_started(job.owner)
         # In a task of its own: a run request the API stops waiting for must
         # still leave the job either running or failed, never half started.
         launching = asyncio.ensure_future(self._launch(job, request, limits))
@@ -130,8 +133,6 @@ class Executor:
         if job.status is JobStatus.RUNNING and request.timeout is not None:
             loop = asyncio.get_running_loop()
             job.timeout = loop.call_later(request.timeout, self._expire, job)
-        if job.status is JobStatus.RUNNING:
-            log.info("%s", started_line(job), extra=started_fields(job))
 
     def _check_network(self, network: str | None) -> None:
         if network is None:
@@ -161,6 +162,7 @@ class Executor:
         job.ended_when = time.monotonic()
         self._jobs.ended(job, job.ended_when)
         self._budget.finished(job)
+        self._stats.job_ended(job)
         while self._jobs.finished_count(job.owner) > self._config.keep_finished:
             oldest = self._jobs.oldest_finished(job.owner)
             if oldest is None:
@@ -174,6 +176,7 @@ class Executor:
         self._retention = loop.call_later(self._every, self._expire_old)
 
     def _delete(self, job: Job) -> None:
+        self._stats.job_deleted(job)
         self._life.close(job)
         self._budget.forget(job)
         self._jobs.delete(job)
@@ -191,6 +194,10 @@ class Executor:
         for job in jobs:
             self._delete(job)
         return tuple(job.id for job in jobs)
+
+    def stats(self, request_id: int) -> Stats:
+        """The counters, for the API's /metrics."""
+        return self._stats.reply(request_id, self._jobs, self._budget)
 
     def get(self, owner: str, job_id: int) -> Job:
         return self._jobs.get(owner, job_id)
@@ -264,6 +271,7 @@ class Executor:
         if job.status not in KILLABLE_STATES or job.target is None:
             raise _not_running(job)
         job.signals_sent |= {sig}
+        self._stats.kill_started("signal")
         log.info(
             "job %d of %s: %s sent (kill -s)",
             job.id,
@@ -329,6 +337,7 @@ class Executor:
         """Mark the job killed-on-exit (now, in this loop step, so that its
         end cannot be seen as a plain exit) and start killing it."""
         job.kill_reason = reason
+        self._stats.kill_started(reason)
         job.kill_task = asyncio.ensure_future(self._kill(job))
         log.info(
             "job %d of %s: stopping it (%s): SIGTERM, SIGKILL after %g s",
@@ -351,10 +360,14 @@ def policy_of(config: ExecutorConfig) -> Policy:
     return Policy(config.limit_defaults or host_defaults(), config.limit_maxima or host_maxima())
 
 
-def budget_of(config: ExecutorConfig) -> OutputBudget:
+def budget_of(config: ExecutorConfig) -> CountingBudget:
     total = config.max_output_total or memory_of_host() // 10
-    return OutputBudget(total, config.max_output_per_user or total // 4)
+    return CountingBudget(total, config.max_output_per_user or total // 4)
 
 
 def _not_running(job: Job) -> JobNotRunning:
     return JobNotRunning(f"job {job.id} is not running (status: {job.status.value})")
+
+
+def _log_started(job: Job) -> None:
+    log.info("%s", started_line(job), extra=started_fields(job))

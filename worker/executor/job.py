@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from worker import states
 from worker.buffer import OutputBuffer
 from worker.executor.cgroups import JobCgroup
 from worker.executor.controllers import JobControllers
@@ -96,6 +97,7 @@ class Job:
     controls: JobControllers | None = None  # its limits' cgroups, until it is gone
     final_usage: Usage | None = None  # read once it is gone
     ended_when: float = 0.0  # time.monotonic() of its end, for retention
+    on_start: Callable[[Job], None] | None = None  # its command runs (said before any end)
     on_end: Callable[[Job], None] | None = None
     main_ended: int | None = None  # its init said the main process ended, while launching
     timeout: asyncio.TimerHandle | None = None
@@ -137,19 +139,19 @@ class Job:
         else:
             self.exit_code = returncode
         if self.kill_reason is not None:
-            self.status = JobStatus.KILLED
+            self.status = states.move(self.status, JobStatus.KILLED)
         elif returncode == 0:
-            self.status = JobStatus.COMPLETED
+            self.status = states.move(self.status, JobStatus.COMPLETED)
         else:
-            self.status = JobStatus.FAILED
+            self.status = states.move(self.status, JobStatus.FAILED)
             if oom and returncode == -signal.SIGKILL:
                 self.failure = "oom"
         self._end()
 
     def fail_to_start(self, reason: str) -> None:
         self.start_error = reason
+        self.status = states.move(self.status, JobStatus.FAILED)
         self.output.append(reason.encode("utf-8", "replace") + b"\n")
-        self.status = JobStatus.FAILED
         self._end()
 
     def _end(self) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 
 import psutil
 
 from worker.config import ExecutorConfig
+from worker.executor import reports
 from worker.executor.budget import OutputBudget
 from worker.executor.cgroups import CgroupTree, JobCgroup
 from worker.executor.controllers import Controllers
@@ -139,9 +139,11 @@ class Lifecycle:
         finally:
             job.launching = False
         if failure is not None:
-            raise LaunchFailed(_describe(failure, job.command, launch.cwd))
+            raise LaunchFailed(reports.describe(failure, job.command, launch.cwd))
         job.started_at = now_iso()
         job.leader.main_pid = _only_child(pid) if launch.init else pid
+        if job.on_start is not None:
+            job.on_start(job)  # before an end that came meanwhile is told
         job.announce()  # a kill that came while it was being launched goes on
         # What happened meanwhile, now that it is known to have started.
         if job.main_ended is not None:
@@ -231,30 +233,14 @@ class Lifecycle:
     # --- reports --------------------------------------------------------------
 
     def _read_reports(self, job: Job, fd: int, started: asyncio.Future[str | None]) -> None:
-        os.set_blocking(fd, False)
         job.report_fd = fd
-        pending = bytearray()
 
-        def readable() -> None:
-            try:
-                data = os.read(fd, 4096)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            pending.extend(data)
-            while (end := pending.find(b"\n")) >= 0:
-                line = bytes(pending[:end]).decode("ascii", "replace")
-                del pending[: end + 1]
-                self._on_report(job, line, started)
-            if not data:  # EOF: the command runs (direct), or the init is gone
-                self._loop.remove_reader(fd)
-                os.close(fd)
-                job.report_fd = None
-                if not started.done():
-                    started.set_result(None)
+        def ended() -> None:  # the command runs (direct), or the init is gone
+            job.report_fd = None
+            if not started.done():
+                started.set_result(None)
 
-        self._loop.add_reader(fd, readable)
+        reports.read_lines(self._loop, fd, lambda line: self._on_report(job, line, started), ended)
 
     def _on_report(self, job: Job, line: str, started: asyncio.Future[str | None]) -> None:
         kind, value = line[:1], line[1:]
@@ -400,25 +386,3 @@ def _only_child(pid: int) -> int | None:
     except OSError:
         return None
     return int(found[0]) if found else None
-
-
-def _describe(failure: str, command: str, cwd: bytes | None) -> str:
-    code_text, _, rest = failure.partition(" ")
-    phase, _, step = rest.partition(" ")
-    code = int(code_text) if code_text.isdigit() else errno.EINVAL
-    reason = os.strerror(code)
-    if phase == "cwd":
-        where = os.fsdecode(cwd) if cwd is not None else "?"
-        return f"{where}: cannot change to this directory: {reason}"
-    if phase == "exec":
-        if code == errno.ENOENT:
-            return f"{command}: command not found"
-        if code == errno.EACCES:
-            return f"{command}: permission denied"
-        if code == errno.ENOEXEC:
-            return f"{command}: not an executable format"
-    if step and ":" in step:  # an unexpected error: it names itself
-        return f"{command}: cannot start: {step}"
-    if step:
-        return f"{command}: cannot start: {step}: {reason}"
-    return f"{command}: cannot start: {reason}"

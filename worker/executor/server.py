@@ -23,6 +23,7 @@ from worker.protocol import (
     DeleteJobs,
     ErrorReply,
     FindJob,
+    GetStats,
     GetStatus,
     JobCreated,
     JobInfo,
@@ -40,6 +41,7 @@ from worker.protocol import (
     Reply,
     Request,
     RunJob,
+    Stats,
     StdinWritten,
     WaitJob,
     WatchOutput,
@@ -48,7 +50,17 @@ from worker.protocol import (
 )
 from worker.resources import DEMO_USERS, demo_file
 
-REPLIES = (JobCreated, JobInfo, OutputChunk, JobList, StdinWritten, JobsDeleted, Pong, ErrorReply)
+REPLIES = (
+    JobCreated,
+    JobInfo,
+    OutputChunk,
+    JobList,
+    StdinWritten,
+    JobsDeleted,
+    Pong,
+    Stats,
+    ErrorReply,
+)
 
 log = logging.getLogger("worker.executor")
 
@@ -199,6 +211,8 @@ async def handle(executor: Executor, request: Request) -> Reply:
                 return JobsDeleted(rid, executor.delete(request.owner, request.job_ids))
             case Ping():
                 return Pong(rid)
+            case GetStats():
+                return executor.stats(rid)
     except WorkerError as exc:
         return ErrorReply(rid, exc.code, exc.message)
     except Exception as exc:  # a bug must not take the executor and its jobs down
