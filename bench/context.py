@@ -11,8 +11,9 @@ from bench.procs import Https, Server, start_worker
 
 T = TypeVar("T")
 
-# Every worker server of the benchmark runs with the rate limit off.
-COMMON_FLAGS = ("--rate-limit-ms", "0")
+# Every worker server of the benchmark runs with the rate limit off, and
+# lets one user's load run at once (not the default quota of running jobs).
+COMMON_FLAGS = ("--rate-limit-ms", "0", "--max-running-per-user", "100000")
 
 
 @dataclass
