@@ -24,6 +24,7 @@ from worker.executor.cgroups import CgroupTree, JobCgroup
 from worker.executor.controllers import Controllers
 from worker.executor.exits import ChildReaper
 from worker.executor.identity import Identities
+from worker.executor.interned import interned
 from worker.executor.isolation import HostIsolation
 from worker.executor.job import Job, Leader, now_iso
 from worker.executor.jobinit import Launch
@@ -122,8 +123,10 @@ class Lifecycle:
         if cgroup_fd is not None:
             os.close(cgroup_fd)
         job.leader = Leader(pid, pidfd, init=launch.init)
-        job.isolation = Isolation(
-            identity.uid, identity.gid, namespaces, namespaces, network, job.cgroup is not None
+        job.isolation = interned(
+            Isolation(
+                identity.uid, identity.gid, namespaces, namespaces, network, job.cgroup is not None
+            )
         )
         self._leaders.add(pid)
         job.stdin = StdinPipe(self._loop, stdin_w)
@@ -155,12 +158,13 @@ class Lifecycle:
         """Write the job's limits to its cgroups; the v1 ones it joins."""
         if self.controllers is None:
             why = "no cgroups here (or --no-cgroups)"
-            job.limits = Limits()
-            job.unapplied = tuple((name, why) for name in given(limits))
+            job.limits = interned(Limits())
+            job.unapplied = interned(tuple((name, why) for name in given(limits)))
             return ()
         job.controls = self.controllers.job(job.id, job.cgroup, limits)
-        job.limits, refused = job.controls.apply(limits, cwd)
-        job.unapplied = tuple(sorted(refused.items()))
+        applied, refused = job.controls.apply(limits, cwd)
+        job.limits = interned(applied)
+        job.unapplied = interned(tuple(sorted(refused.items())))
         return job.controls.join
 
     def _environment(
