@@ -113,9 +113,9 @@ def test_json_is_one_compact_document_per_reply_and_lines_for_streams(server: Se
 
 
 def test_a_follow_ends_with_a_trailer_and_the_connection_goes_on(server: Server) -> None:
-    from worker.cli.client import ApiClient
     from worker.cli.main import client_config
     from worker.cli.parser import parse
+    from worker.client.transport import ApiClient
 
     environ = {"WORKER_URL": server.url, "WORKER_USER": "alice", "WORKER_PASSWORD": "wonderland"}
     client = ApiClient(client_config(parse(["status", "1"]), environ))

@@ -18,15 +18,16 @@ from tests.integration.conftest import JOB_PYTHON, Server, host_pid, start_serve
 # A job that daemonizes the classic way: fork, setsid, fork again, and the
 # daemon ignores SIGTERM. It prints the daemon's PID.
 DAEMONIZE = """
-import os, signal, sys, time
+import os, signal
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(os.getpid(), flush=True)
-        time.sleep(300)
+        while True:
+            signal.pause()  # until its SIGKILL
     os._exit(0)
-time.sleep(300)
+signal.pause()  # until the kill
 """
 
 
