@@ -1,12 +1,16 @@
-"""Configuration, built once from flags and environment, then passed down."""
+"""Configuration, built once from flags and environment, then passed down.
+
+The client's own (ClientConfig) is worker/client/config.py: a short CLI
+command should not pay for importing this module's dataclasses.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a short CLI command should not pay for importing pathlib
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:  # nor pathlib, for what only the server uses
     from pathlib import Path
 
     from worker.protocol import Limits
@@ -116,16 +120,6 @@ class ServeConfig:
     api: ApiConfig
     executor: ExecutorConfig
     log: LogConfig = LogConfig()
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    url: str
-    ca_file: str
-    user: str
-    password: str
-    json: bool = False
-    timeout: float = 30.0
 
 
 def default_state_dir() -> Path:

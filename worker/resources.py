@@ -8,7 +8,8 @@ a short CLI command should not pay for importing pathlib or importlib.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 
 if TYPE_CHECKING:
     from pathlib import Path

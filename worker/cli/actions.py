@@ -392,3 +392,7 @@ ACTIONS: tuple[Action, ...] = (
 )
 
 BY_NAME = {name: action for action in ACTIONS for name in (action.name, *action.aliases)}
+# Actions whose only argument is one JOB, and those that take none: a plain
+# line of one of these is parsed without building a parser (parser.py).
+JOB_ONLY = frozenset(name for name, action in BY_NAME.items() if action.add is _job)
+NO_ARGUMENTS = frozenset(name for name, action in BY_NAME.items() if action.add is _nothing)

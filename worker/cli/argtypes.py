@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 
-from worker.config import JOB_NAME_PATTERN, JOB_NAME_RULE
-
 
 def positive_float(text: str) -> float:
     try:
@@ -91,13 +89,17 @@ def uid_range(text: str) -> tuple[int, int]:
 def job_ref(text: str) -> str:
     """A job: its ID, or a name (kept as text: it goes into a URL path)."""
     if text.isascii() and text.isdigit():
-        return text
+        return text  # the common case, without loading worker.config's dataclasses
+    from worker.config import JOB_NAME_PATTERN, JOB_NAME_RULE
+
     if re.fullmatch(JOB_NAME_PATTERN, text):
         return text
     raise argparse.ArgumentTypeError(f"a job is an ID or a name ({JOB_NAME_RULE}), not {text!r}")
 
 
 def job_name(text: str) -> str:
+    from worker.config import JOB_NAME_PATTERN, JOB_NAME_RULE
+
     if not re.fullmatch(JOB_NAME_PATTERN, text):
         raise argparse.ArgumentTypeError(f"a job name is {JOB_NAME_RULE}, not {text!r}")
     return text
@@ -120,14 +122,15 @@ def signal_name(text: str) -> str:
     raise argparse.ArgumentTypeError(f"not a signal: {text!r} (try HUP, INT, TERM, USR1 or 15)")
 
 
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d)?)")
+# Compiled (and cached by re) when first used: most commands take no duration.
+_DURATION = r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d)?)"
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def duration(text: str) -> float:
     """Seconds, from "30", "30s", "1.5m", "250ms", "1h30m"."""
     total, position = 0.0, 0
-    for match in _DURATION.finditer(text):
+    for match in re.finditer(_DURATION, text):
         if match.start() != position or not match.group(0):
             break
         total += float(match.group(1)) * _UNIT[match.group(2)]

@@ -10,18 +10,22 @@ prints), and without loading the typed client at start-up.
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Callable
-from typing import Any
 
 from worker.cli import render
-from worker.cli.environment import Environment
 from worker.cli.exit_status import ExitStatus, exit_status_for
 from worker.client.api import MAX_PAGE, Api, new_key, run_body
-from worker.client.http11 import Headers
-from worker.config import ClientConfig
 from worker.errors import ApiError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
+
+    from worker.cli.environment import Environment
+    from worker.client.config import ClientConfig
+    from worker.client.http11 import Headers
 
 
 class Call:

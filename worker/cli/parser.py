@@ -1,23 +1,33 @@
 """The command line: one argparse parser, built from actions.py, is the only
 source of every help text, usage error and completion script.
 
-A command builds the arguments of its own action only (every other action
-is there by name, for `worker help` and typos): building them all costs a
-short command more than its request.
+A command builds its own action's parser only: building them all costs a
+short command more than its request. Every other action is there by name
+only where the line names no known action (`worker help`, typos, with
+their suggestion), or where argparse took another word for the action than
+the one found here (then the line is parsed again, as it always was).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
-from typing import Any, NoReturn
+import sys
 
 from worker import __version__
-from worker.cli.actions import ACTIONS, BY_NAME, Action
+from worker.cli.actions import ACTIONS, BY_NAME, JOB_ONLY, NO_ARGUMENTS, Action
 from worker.errors import UsageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # Root options that take a value: the word after one is not the action.
 VALUED = frozenset({"--url", "--ca", "--context"})
+# What the root parser's options default to (client_options, --version):
+# a plain line's namespace starts from these (a test keeps them argparse's).
+ROOT_DEFAULTS = {"url": None, "ca": None, "context": None, "json": False, "version": None}
 ALIASES = {alias: action.name for action in ACTIONS for alias in action.aliases}
 CLIENT_ACTIONS = tuple(action.name for action in ACTIONS if action.client)
 
@@ -44,7 +54,7 @@ class _Formatter(argparse.HelpFormatter):
     """Descriptions filled to the width, examples kept line by line."""
 
     def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=30)
+        super().__init__(prog, max_help_position=30, width=_columns() - 2)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if text.startswith("examples:"):
@@ -73,8 +83,18 @@ class _Parser(argparse.ArgumentParser):
         raise HelpRequested(self.format_help())
 
 
+class _OtherAction(Exception):  # not an error: the line is parsed again
+    """argparse found another action than the one the parser was built for."""
+
+
 class _Root(_Parser):
     choices: dict[str, _Parser]  # each action's parser, by name and alias
+    alone = False  # built with the parser of one action only
+
+    def error(self, message: str) -> NoReturn:
+        if self.alone and message.startswith("argument ACTION: invalid choice"):
+            raise _OtherAction
+        super().error(message)
 
     def format_help(self) -> str:
         """`worker help`: the actions, grouped as actions.py has them, and
@@ -118,6 +138,22 @@ class _Version(argparse.Action):
         raise HelpRequested(f"worker {__version__}\n")
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse would ask for
+    every argument added: importing shutil (with its compression modules)
+    costs a short command more than its parser."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def unknown_action(word: str) -> str:
     import difflib
 
@@ -129,37 +165,49 @@ def client_options(parser: argparse.ArgumentParser, root: bool) -> None:
     # On the root parser and on each client action, so they may come before
     # or after the action; SUPPRESS keeps an action's copy from overwriting
     # a value given before it.
-    default = None if root else argparse.SUPPRESS
+    def default(name: str) -> object:
+        return ROOT_DEFAULTS[name] if root else argparse.SUPPRESS
+
     group = parser.add_argument_group("client options")
     group.add_argument(
-        "--url", default=default, help="the server (env WORKER_URL, default https://127.0.0.1:8443)"
+        "--url",
+        default=default("url"),
+        help="the server (env WORKER_URL, default https://127.0.0.1:8443)",
     )
     group.add_argument(
         "--ca",
-        default=default,
+        default=default("ca"),
         metavar="FILE",
         help="the only CA certificate to trust (env WORKER_CA, default the demo CA)",
     )
     group.add_argument(
         "--context",
-        default=default,
+        default=default("context"),
         metavar="NAME",
         help="a server of your client config (env WORKER_CONTEXT; see `worker help context`)",
     )
     group.add_argument(
         "--json",
         action="store_true",
-        default=False if root else argparse.SUPPRESS,
+        default=default("json"),
         help="one compact JSON document per reply, errors too; JSON lines for streams",
     )
 
 
-def build(only: str | None = None, *, every: bool = False) -> _Root:
+def build(only: str | None = None, *, every: bool = False, alone: bool = False) -> _Root:
     """The parser; with ``only``, just that action's arguments are added
-    (``every``: all of them, for completion scripts)."""
+    (``every``: all of them, for completion scripts); ``alone``: and no
+    other action at all, not even by name."""
     root = _Root(prog="worker", formatter_class=_Formatter)
+    root.alone = alone
     client_options(root, root=True)
-    root.add_argument("--version", action=_Version, nargs=0, help="print the version")
+    root.add_argument(
+        "--version",
+        action=_Version,
+        nargs=0,
+        default=ROOT_DEFAULTS["version"],
+        help="print the version",
+    )
     actions = root.add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser, title="actions"
     )
@@ -167,6 +215,8 @@ def build(only: str | None = None, *, every: bool = False) -> _Root:
     root.choices = actions.choices
     for action in ACTIONS:
         full = every or action.name == only
+        if alone and not full:
+            continue
         parser = actions.add_parser(
             action.name,
             aliases=list(action.aliases),
@@ -223,8 +273,15 @@ def json_requested(argv: list[str]) -> bool:
 def parse(argv: list[str]) -> argparse.Namespace:
     if not argv:
         raise CommandLineError("no action given")
+    plain = _plain(argv)
+    if plain is not None:
+        return plain
     word = _action_word(argv)
-    args, extra = build(word).parse_known_args(argv)
+    try:
+        # Help looks the same either way: the root's lists ACTIONS itself.
+        args, extra = build(word, alone=word in BY_NAME).parse_known_args(argv)
+    except _OtherAction:
+        args, extra = build(word).parse_known_args(argv)
     args.action = ALIASES.get(args.action, args.action)
     action = args.action
     # argparse gives out optional positionals before it sees later options:
@@ -245,6 +302,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if action == "help":
         raise HelpRequested(help_text(args.topic))
     return args
+
+
+def _plain(argv: list[str]) -> argparse.Namespace | None:
+    """`worker status ID`, `worker health` (with or without --json): the
+    namespace argparse would give such a line, without building a parser
+    (its gettext lookups, locale and patterns cost a short command more
+    than its parse). Anything else (an option, a name, a word more): None."""
+    words = [word for word in argv if word != "--json"]
+    if len(argv) - len(words) > 1 or not words:
+        return None
+    name, given = words[0], words[1:]
+    found: dict[str, object] = {"action": BY_NAME[name].name} if name in BY_NAME else {}
+    if name in JOB_ONLY and len(given) == 1 and given[0].isascii() and given[0].isdigit():
+        found["job"] = given[0]
+    elif not (name in NO_ARGUMENTS and not given):
+        return None
+    return argparse.Namespace(**{**ROOT_DEFAULTS, **found, "json": len(words) < len(argv)})
 
 
 def help_text(topic: str | None) -> str:

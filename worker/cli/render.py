@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING, Any
 
-from worker.cli.environment import Environment
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.text import Text
+
+    from worker.cli.environment import Environment
 
 STATUS_STYLE = {
     "running": "bold cyan",

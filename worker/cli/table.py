@@ -3,11 +3,13 @@ long COMMAND is cut first; on a pipe, one job per line, whole, as `ps`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from worker.cli import times
 from worker.cli.environment import Environment
 from worker.cli.render import STATUS_STYLE, command_line
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # Columns that are never cut: each is as wide as its widest cell.
 FIXED = ("ID", "NAME", "STATUS", "EXIT", "STARTED", "DURATION")

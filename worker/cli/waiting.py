@@ -10,7 +10,6 @@ request more.
 from __future__ import annotations
 
 import codecs
-from typing import TYPE_CHECKING, Any
 
 from worker.cli import render
 from worker.cli.exit_status import ExitStatus
@@ -18,7 +17,10 @@ from worker.client.api import job_of
 from worker.client.exitcode import exit_code_of
 from worker.errors import ApiError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from worker.cli.client_commands import Call
     from worker.client.api import JobRef, Stream
 

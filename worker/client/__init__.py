@@ -14,10 +14,10 @@ client, does not pay at start-up for the result classes it never builds.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING: importing typing costs the CLI
 if TYPE_CHECKING:
+    from typing import Any
+
     from worker.client.client import Client, Follow
     from worker.client.results import (
         Job,
@@ -72,6 +72,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # here: the CLI imports this package and never gets here
+
     return getattr(importlib.import_module(_WHERE[name]), name)
 
 

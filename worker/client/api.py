@@ -12,22 +12,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from worker.client.http11 import Headers, Interim
 from worker.client.transport import ApiClient, Response, Streamed, Trace
-from worker.config import ClientConfig
 from worker.errors import ApiError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
+    from worker.client.config import ClientConfig
     from worker.client.results import Limits
 
 # A job as a path names it: its ID, or a name (the caller's newest job of it).
 JobRef = int | str
-Document = dict[str, Any]
+Document = dict[str, "Any"]
 # The most jobs one list request may ask for (the server's own maximum).
 MAX_PAGE = 1000
+# What urllib.parse.quote leaves as it is.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
 def job_of(headers: Headers) -> Document | None:
@@ -176,17 +179,24 @@ class Stream:
 
 
 def _ref(job: JobRef) -> str:
-    return quote(str(job), safe="")
+    return _quote(str(job))
 
 
 def _query(**params: str | int | None) -> str:
     """``?a=1&b=2`` of the parameters given (not None), in order."""
-    given = [
-        f"{name}={quote(str(value), safe='')}"
-        for name, value in params.items()
-        if value is not None
-    ]
+    given = [f"{name}={_quote(str(value))}" for name, value in params.items() if value is not None]
     return "?" + "&".join(given) if given else ""
+
+
+def _quote(text: str) -> str:
+    """``urllib.parse.quote(text, safe="")``; IDs, names and flags have
+    nothing to escape, and urllib.parse (with ipaddress) costs a short
+    command its import."""
+    if _UNRESERVED.issuperset(text):
+        return text
+    from urllib.parse import quote
+
+    return quote(text, safe="")
 
 
 def _json(response: Response) -> Document:

@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from worker.client.api import MAX_PAGE, Api, JobRef, Stream, job_of, new_key, run_body
+from worker.client.config import DEFAULT_URL, ClientConfig
 from worker.client.transport import Trace
-from worker.config import DEFAULT_URL, ClientConfig
 
 if TYPE_CHECKING:
     from worker.client.results import Job, JobList, Killed, Limits, Output, RawOutput, Sent

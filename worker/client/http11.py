@@ -122,9 +122,12 @@ class HttpConnection:
             # bytes would be taken for this reply's, so start afresh.
             self.close()
         if self._sock is None:
-            raw = socket.create_connection((self._host, self._port), timeout=self._timeout)
+            name = _ascii_name(self._host)
+            # (typeshed says str; getaddrinfo takes bytes as well)
+            address = (name, self._port)
+            raw = socket.create_connection(address, timeout=self._timeout)  # type: ignore[arg-type]
             try:
-                self._sock = self._context.wrap_socket(raw, server_hostname=self._host)
+                self._sock = self._context.wrap_socket(raw, server_hostname=name)
             except BaseException:
                 raw.close()
                 raise
@@ -213,6 +216,18 @@ class HttpConnection:
             self._sock = None
         self._closing = False
         self._reply = None
+
+
+def _ascii_name(host: str) -> str | bytes:
+    """The host as bytes where the idna codec would give the same bytes:
+    socket and ssl encode a str host with it, and importing it (with
+    stringprep and unicodedata) costs a short command more than a millisecond."""
+    if not host.isascii():
+        return host
+    *labels, last = host.split(".")
+    if len(last) > 63 or not all(0 < len(label) < 64 for label in labels):
+        return host  # the codec's own error, as before
+    return host.encode("ascii")
 
 
 def _read_fields(conn: HttpConnection, into: Headers) -> Headers:

@@ -3,7 +3,9 @@ retries and the rate limit's spacing. (``Client`` is the API in Python terms;
 this is what carries it.)
 
 It speaks HTTP/1.1 through ``http11``, not http.client, so that a short CLI
-command does not pay for importing the email package.
+command does not pay for importing the email package; for the same reason
+a plain https://HOST:PORT URL is split here, not by urllib.parse (with
+ipaddress), which only an unusual URL loads.
 
 The server's rate limit wants one user's requests spaced by an interval;
 every reply says how long from now until the next may come
@@ -14,25 +16,30 @@ of the same user are busy: it is waited out and retried.)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import ssl
 import sys
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 from worker.client.http11 import Headers, HttpConnection, Interim, Reply
-from worker.config import ClientConfig
 from worker.errors import ApiError, ConnectionFailed, UsageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from worker.client.config import ClientConfig
 
 # How long, in all, one request waits out 429 replies before giving up.
 MAX_RATE_LIMIT_WAIT = 10.0
 WAIT_HEADER = "x-rate-limit-wait-ms"
 # Told each request as it is answered: method, path, status.
 Trace = Callable[[str, str, int], None]
+# What a host or a path of a URL split here may hold (else urllib.parse splits it).
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+_PATH_CHARS = _HOST_CHARS | frozenset("_~/")
 
 
 def client_context(ca_file: str) -> ssl.SSLContext:
@@ -57,14 +64,28 @@ class Response:
         return json.loads(self.body)
 
 
-class _Call(NamedTuple):
-    method: str
-    path: str
-    body: Any  # sent as JSON, unless None
-    raw: bytes | None  # sent as is
-    headers: dict[str, str]
-    on_interim: Interim | None
-    patient: bool  # no read timeout: the reply may take long (see http11)
+class _Call:
+    """One request, as often as it has to be sent."""
+
+    __slots__ = ("body", "headers", "method", "on_interim", "path", "patient", "raw")
+
+    def __init__(  # noqa: PLR0917 - one request's parts, as sent
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        raw: bytes | None,
+        headers: dict[str, str],
+        on_interim: Interim | None,
+        patient: bool,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.body = body  # sent as JSON, unless None
+        self.raw = raw  # sent as is
+        self.headers = headers
+        self.on_interim = on_interim
+        self.patient = patient  # no read timeout: the reply may take long (see http11)
 
 
 class ApiClient:
@@ -72,15 +93,7 @@ class ApiClient:
         self._config = config
         self._trace = trace
         self._next_at = 0.0  # time.monotonic() before which the server wants no request
-        parts = urlsplit(config.url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise UsageError(f"the server URL must look like https://HOST:PORT, not {config.url!r}")
-        self._host = parts.hostname
-        try:
-            self._port = parts.port or 443
-        except ValueError as exc:
-            raise UsageError(f"bad port in server URL {config.url!r}") from exc
-        self._base = parts.path.rstrip("/")
+        self._host, self._port, self._base = server_address(config.url)
         token = b64encode(f"{config.user}:{config.password}".encode()).decode("ascii")
         self._auth = f"Basic {token}"
         self._context = client_context(str(config.ca_file))
@@ -147,7 +160,7 @@ class ApiClient:
         elif call.raw is not None:
             headers["Content-Type"] = "application/octet-stream"
         method, path = call.method, call.path
-        with self._translated_errors():
+        try:
             reply = self._connection().request(
                 method,
                 self._base + path,
@@ -156,6 +169,9 @@ class ApiClient:
                 on_interim=call.on_interim,
                 patient=call.patient,
             )
+        except BaseException:
+            self.failed()
+            raise
         told = reply.headers.value(WAIT_HEADER)
         if told.isdigit():
             # From now (the reply is here, after the server counted): a
@@ -166,18 +182,19 @@ class ApiClient:
         return reply
 
     def _read(self, response: Reply) -> Response:
-        with self._translated_errors():
-            return Response(response.status, response.headers, response.read())
-
-    @contextlib.contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        """Network and TLS failures as one-line ``ConnectionFailed`` errors."""
         try:
-            yield
+            return Response(response.status, response.headers, response.read())
         except BaseException:
-            self.close()  # whatever state the connection is in, start afresh
-            raise_translated(self._config.url, str(self._config.ca_file))
+            self.failed()
             raise
+
+    def failed(self) -> None:
+        """Called in an ``except`` block around I/O: network and TLS failures
+        are raised as one-line ``ConnectionFailed`` errors; the caller
+        re-raises anything else. (Not a context manager: contextlib would
+        cost a short command its import.)"""
+        self.close()  # whatever state the connection is in, start afresh
+        raise_translated(self._config.url, str(self._config.ca_file))
 
     def _connection(self) -> HttpConnection:
         if self._conn is None:
@@ -201,9 +218,12 @@ class Streamed:
         self.headers = reply.headers
 
     def __iter__(self) -> Iterator[bytes]:
-        with self._client._translated_errors():
+        try:
             while data := self._reply.read1():
                 yield data
+        except BaseException:
+            self._client.failed()
+            raise
 
     @property
     def done(self) -> bool:
@@ -213,6 +233,33 @@ class Streamed:
     @property
     def trailers(self) -> Headers:
         return self._reply.trailers
+
+
+def server_address(url: str) -> tuple[str, int, str]:
+    """``(host, port, path)`` of the server's https URL, as urllib.parse's
+    ``urlsplit`` gives them (a lower-case host, 443 unless told, the path
+    without its trailing ``/``). A URL of plain names and digits is split
+    here; anything else by urlsplit itself."""
+    if url.startswith("https://"):
+        netloc, slash, path = url[8:].partition("/")
+        host, colon, port = netloc.partition(":")
+        if (
+            host
+            and _HOST_CHARS.issuperset(host)
+            and _PATH_CHARS.issuperset(path)
+            and (not colon or (port.isascii() and port.isdigit() and 0 < int(port) < 65536))
+        ):
+            return host.lower(), int(port) if colon else 443, (slash + path).rstrip("/")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise UsageError(f"the server URL must look like https://HOST:PORT, not {url!r}")
+    try:
+        port_number = parts.port or 443
+    except ValueError as exc:
+        raise UsageError(f"bad port in server URL {url!r}") from exc
+    return parts.hostname, port_number, parts.path.rstrip("/")
 
 
 def raise_translated(url: str, ca_file: str) -> None:
