@@ -28,6 +28,7 @@ from bench.figures_jobs import (
     memory_per_finished_job,
     memory_per_job,
     output_capture,
+    output_capture_default_cap,
 )
 from bench.figures_more import cli_run_wait, job_list_latency, status_during_login_flood
 from bench.follow import follow_latency
@@ -53,6 +54,11 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
         ("isolated_jobs_per_s", "jobs started/s, isolation on", isolated_jobs_started),
         ("limited_jobs_per_s", "jobs started/s, limits on", limited_jobs_started),
         ("capture_mib_s", "output captured MiB/s", output_capture),
+        (
+            "capture_default_cap_mib_s",
+            "output captured MiB/s, default cap",
+            output_capture_default_cap,
+        ),
         ("follow_p99_ms", "follow latency p99", follow_latency),
         ("cli_status", "CLI status wall time", cli_wall_time),
         ("kill_ms", "kill of a 100-process tree", kill_tree),

@@ -50,13 +50,14 @@ def status_throughput(bench: Bench, baseline: Server) -> Figure:
         "clients (baseline)": [],
     }
 
-    def rate(server: Server, processes: dict[str, int]) -> float:
-        specs = [LoadSpec(server.port, request, per_process, WINDOW)] * CLIENT_PROCESSES
+    def rate(server: Server, processes: dict[str, int], asked: bytes = request) -> float:
+        specs = [LoadSpec(server.port, asked, per_process, WINDOW)] * CLIENT_PROCESSES
         began = time.monotonic()
         with cpu_share(processes, cpu):
             result = load(specs)
         side = "worker" if server is bench.server else "baseline"
-        cpu[f"clients ({side})"].append(100 * result.cpu / (time.monotonic() - began))
+        if processes:  # a run whose CPU is reported
+            cpu[f"clients ({side})"].append(100 * result.cpu / (time.monotonic() - began))
         check_replies(result, server.name)
         return result.ok / result.window
 
@@ -67,11 +68,22 @@ def status_throughput(bench: Bench, baseline: Server) -> Figure:
         lambda: rate(bench.server, main),
         lambda: rate(baseline, {"baseline": baseline.api_pid}),
     )
-    figure.extra["server_cpu_percent"] = cpu
     busy = ", ".join(f"{name} {statistics.median(values):.0f}%" for name, values in cpu.items())
+    # The job above is settled (finished): the API answers from what it kept.
+    # A running job's status is a round trip to the executor each time.
+    sleeper = bench.client.run_job("sleep", "3600")
+    try:
+        running_request = get_request(f"/jobs/{sleeper}/status")
+        running = [rate(bench.server, {}, running_request) for _ in range(runs)]
+    finally:
+        bench.client.kill(sleeper)
+    figure.extra["server_cpu_percent"] = cpu
+    figure.extra["running_job_rps"] = running
     figure.note = (
         f"{CLIENT_PROCESSES} client processes x {per_process} connections, {WINDOW:g} s windows "
-        f"after 0.5 s of warm-up, median of {runs}; credentials cached beforehand; "
+        f"after 0.5 s of warm-up, median of {runs}; credentials cached beforehand; the job has "
+        "finished, so the API answers from the settled jobs it keeps; a running job's status "
+        f"(a round trip to the executor each) {statistics.median(running):,.0f} req/s; "
         f"CPU in % of one core (of {os.cpu_count()}) while loaded: {busy}"
     )
     return figure

@@ -26,6 +26,7 @@ from worker.protocol import (
     JobInfo,
     JobList,
     JobsDeleted,
+    JobsForgotten,
     JobSnapshot,
     JobStatus,
     KillJob,
@@ -121,6 +122,7 @@ MESSAGES: list[Message] = [
     DeleteJobs(request_id=24, owner="alice", job_ids=(3, 4)),
     DeleteJobs(request_id=25, owner="bob", job_ids=None),
     JobsDeleted(request_id=26, deleted=(3, 4)),
+    JobsForgotten(job_ids=(3, 4)),
     GetStats(request_id=27),
     Stats(
         request_id=28,
@@ -195,7 +197,7 @@ def test_round_trip_keeps_job_status_as_enum() -> None:
 
 def test_every_message_class_is_covered() -> None:
     assert {type(m) for m in MESSAGES} == set(get_args(Message))
-    assert len(get_args(Message)) == 21
+    assert len(get_args(Message)) == 22
 
 
 class _SystemCall:

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import bisect
 
+# What a buffer with no sealed chunk holds in their place: never changed
+# (``_seal`` makes lists of its own first).
+_NONE: list[bytes] = []
+_NONE_STARTS: list[int] = []
+
 # Small writes are gathered into chunks of about this size, so a job that
 # writes a byte at a time does not cost a Python object per byte.
 CHUNK = 64 << 10
@@ -34,11 +39,13 @@ class OutputBuffer:
     def __init__(self, limit: int | None = None) -> None:
         self._limit = limit
         self._chunk = CHUNK
-        self._chunks: list[bytes] = []  # sealed, immutable; [_first:] are live
-        self._starts: list[int] = []  # absolute offset of each sealed chunk
+        # Made on first use: most jobs write little or nothing, and a
+        # finished job is kept, with its buffer, by the thousand.
+        self._chunks: list[bytes] = _NONE  # sealed, immutable; [_first:] are live
+        self._starts: list[int] = _NONE_STARTS  # absolute offset of each sealed chunk
         self._first = 0
         self._sealed_end = 0
-        self._tail = bytearray()  # still growing; sealed once it reaches _chunk
+        self._tail: bytes | bytearray = b""  # still growing; sealed once it reaches _chunk
         self.start = 0  # bytes dropped from the front (absolute offset of the first kept)
 
     @property
@@ -53,11 +60,13 @@ class OutputBuffer:
     def append(self, data: bytes) -> None:
         if not self._tail and len(data) >= self._chunk:
             self._seal(data)
+        elif not self._tail:
+            self._tail = bytearray(data)
         else:
             self._tail += data
             if len(self._tail) >= self._chunk:
                 self._seal(bytes(self._tail))
-                self._tail.clear()
+                self._tail = b""
         if self._limit is not None:
             self._enforce(self._limit)
 
@@ -69,10 +78,9 @@ class OutputBuffer:
     def drop_all(self) -> None:
         """Forget every byte kept; the stream's offsets go on from its end."""
         end = self.size
-        self._chunks.clear()
-        self._starts.clear()
+        self._chunks, self._starts = _NONE, _NONE_STARTS
         self._first = 0
-        self._tail = bytearray()
+        self._tail = b""
         self._sealed_end = self.start = end
 
     def skip_to(self, offset: int) -> None:
@@ -81,14 +89,15 @@ class OutputBuffer:
         kept now is dropped too, so the kept bytes stay one contiguous run."""
         if offset <= self.size:
             return
-        self._chunks.clear()
-        self._starts.clear()
+        self._chunks, self._starts = _NONE, _NONE_STARTS
         self._first = 0
-        self._tail.clear()
+        self._tail = b""
         self._sealed_end = offset
         self.start = offset
 
     def _seal(self, chunk: bytes) -> None:
+        if self._chunks is _NONE:
+            self._chunks, self._starts = [], []
         self._chunks.append(chunk)
         self._starts.append(self._sealed_end)
         self._sealed_end += len(chunk)
@@ -99,7 +108,7 @@ class OutputBuffer:
                 # Only the growing tail is left and it alone is too long: seal
                 # it so it can be cut like any chunk.
                 self._seal(bytes(self._tail))
-                self._tail.clear()
+                self._tail = b""
             excess = self.kept - limit
             oldest = self._chunks[self._first]
             if len(oldest) > excess:  # keep its newer part: exactly `limit` remain

@@ -277,6 +277,9 @@ class JobSnapshot(_Wire):
     usage: Usage | None = None
     name: str | None = None
     error: str | None = None  # why it could not start, if it could not
+    # Nothing of it can change any more (final, its usage read): the API may
+    # keep it until told the job is forgotten.
+    settled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +354,14 @@ class Pong(_Wire):
 
 
 @dataclass(frozen=True, slots=True)
+class JobsForgotten(_Wire):
+    """A notice, not a reply: these jobs are gone (deleted, or past their
+    retention). Sent after every reply that could show them."""
+
+    job_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Stats(_Wire):
     """Counters since the executor started (they only grow) and gauges (now).
 
@@ -379,6 +390,7 @@ Reply = (
     | Pong
     | Stats
     | ErrorReply
+    | JobsForgotten
 )
 Message = Request | Reply
 
@@ -411,6 +423,7 @@ _ALLOWED = frozenset(
         Pong,
         Stats,
         ErrorReply,
+        JobsForgotten,
     )
 )
 

@@ -16,7 +16,17 @@ from worker.child import Status
 from worker.config import ExecutorConfig
 from worker.errors import ExecutorUnavailable, JobNotFound
 from worker.executor.server import serve
-from worker.protocol import GetStatus, JobCreated, JobInfo, JobStatus, KillJob, RunJob
+from worker.protocol import (
+    DeleteJobs,
+    GetStatus,
+    JobCreated,
+    JobInfo,
+    JobsDeleted,
+    JobStatus,
+    KillJob,
+    RunJob,
+    WaitJob,
+)
 
 
 class Said:
@@ -87,5 +97,56 @@ def test_requests_fail_with_503_error_once_the_executor_is_gone() -> None:
         with pytest.raises(ExecutorUnavailable):
             await client.call(lambda rid: GetStatus(rid, "a", 1), JobInfo)
         await client.close()
+
+    asyncio.run(main())
+
+
+def test_settled_jobs_are_kept_until_forgotten(state_dir: Path) -> None:
+    """A finished job's status is kept by the API after one look; its
+    deletion, by request or by retention, drops it before the request's
+    own reply arrives (a status right after `worker rm` is a 404)."""
+    config = ExecutorConfig(
+        state_dir=state_dir, uid_range=(390_100, 390_199), namespaces=False, keep_finished=2
+    )
+
+    async def main() -> None:
+        api_side, executor_side = socket.socketpair()
+        status = Status(Said(), "executor")  # type: ignore[arg-type]
+        executor = asyncio.create_task(serve(executor_side, config, status, "no cgroups"))
+        client = ExecutorClient()
+        await client.connect(api_side)
+
+        async def finished(*args: str) -> int:
+            made = await client.call(lambda rid: RunJob(rid, "alice", "true", args), JobCreated)
+            job_id = made.job_id
+            reply = await client.call(lambda rid: WaitJob(rid, "alice", job_id, 10.0), JobInfo)
+            assert reply.job.status is JobStatus.COMPLETED
+            return job_id
+
+        first = await finished()
+        assert client.settled_job("alice", first) is None  # a wait's reply is not kept
+        await client.call(lambda rid: GetStatus(rid, "alice", first), JobInfo)
+        kept = client.settled_job("alice", first)
+        assert kept is not None and kept.settled and kept.status is JobStatus.COMPLETED
+        assert client.settled_job("bob", first) is None
+
+        deleted = await client.call(lambda rid: DeleteJobs(rid, "alice", (first,)), JobsDeleted)
+        assert deleted.deleted == (first,)
+        assert client.settled_job("alice", first) is None
+
+        # Retention: a third finished job makes the oldest of three go.
+        jobs = []
+        for _ in range(3):
+            job_id = await finished()
+            await client.call(lambda rid, j=job_id: GetStatus(rid, "alice", j), JobInfo)
+            assert client.settled_job("alice", job_id) is not None
+            jobs.append(job_id)
+        gone = jobs[0]
+        assert client.settled_job("alice", gone) is None
+        with pytest.raises(JobNotFound):
+            await client.call(lambda rid: GetStatus(rid, "alice", gone), JobInfo)
+        assert all(client.settled_job("alice", j) is not None for j in jobs[1:])
+        await client.close()
+        await asyncio.wait_for(executor, 10)
 
     asyncio.run(main())

@@ -26,6 +26,7 @@ from worker.errors import (
 from worker.executor.core import Executor
 from worker.executor.identity import Identities, Identity
 from worker.executor.isolation import HostIsolation
+from worker.executor.job import ENDED
 from worker.executor.launcher import Spawner
 from worker.protocol import JobStatus, RunJob
 
@@ -414,5 +415,41 @@ def test_a_retry_with_the_same_idempotency_key_gets_the_same_job() -> None:
         with pytest.raises(IdempotencyConflict, match="different request"):
             await ex.run(RunJob(3, "alice", "false", (), idempotency_key="k1"))
         await finished(ex, first)
+
+    run(test)
+
+
+def test_a_finished_job_keeps_only_what_its_status_needs() -> None:
+    """Once a job is final and all of it is gone, what only a running job
+    needs (its leader, kill target, stdin, callbacks, own end event) is
+    dropped; its status stays exact and a kill of it is still a conflict."""
+
+    async def test(ex: Executor) -> None:
+        ended = await start(ex, "sh", ("-c", "exit 3"))
+        killed = await start(ex, "sleep", ("60",))
+        never = await start(ex, "no-such-command", ())
+        await ex.kill("alice", killed)
+        for job_id in (ended, never):
+            await finished(ex, job_id)
+        jobs = [ex.get("alice", job_id) for job_id in (ended, killed, never)]
+
+        def retired() -> bool:
+            return all(job.leader is None and job.target is None for job in jobs)
+
+        await until(retired)
+        for job in jobs:
+            assert job.stdin is None and job.kill_task is None and job.cleanup is None
+            assert job.on_start is None and job.on_end is None
+            assert job.ended is ENDED and job.ended.is_set()
+        snap = jobs[0].snapshot()
+        assert (snap.status, snap.exit_code, snap.signal) == (JobStatus.FAILED, 3, None)
+        assert snap.pid is not None and snap.started_at is not None and snap.ended_at is not None
+        snap = jobs[1].snapshot()
+        assert (snap.status, snap.signal, snap.reason) == (JobStatus.KILLED, 15, "kill")
+        assert jobs[2].snapshot().error is not None
+        with pytest.raises(JobNotRunning, match="status: killed"):
+            await ex.kill("alice", killed)
+        waited = await ex.wait("alice", ended, 5)
+        assert waited.status is JobStatus.FAILED
 
     run(test)

@@ -102,3 +102,31 @@ def test_idempotency_keys_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         )
     assert log.made_by(RunJob(9, "alice", "true", (), idempotency_key="k0")) is None
     assert log.made_by(RunJob(9, "alice", "true", (), idempotency_key="k4")) == 5
+
+
+def test_finished_jobs_keep_the_order_they_ended_in_through_deletions() -> None:
+    log = JobRegistry()
+    jobs = [add(log, "alice") for _ in range(200)] + [add(log, "bob")]
+    # They end in another order than their IDs'.
+    order = jobs[100:200] + jobs[:100]
+    for moment, job in enumerate(order, start=1):
+        job.status = JobStatus.COMPLETED
+        log.ended(job, float(moment))
+    log.ended(jobs[200], 1000.0)
+    assert log.finished_count("alice") == 200 and log.running("alice") == 0
+    assert log.oldest_finished("alice") is order[0]
+    # Deleted from the front, the middle, the end: the rest keep their order.
+    gone = {*order[:3], *order[50:150], order[-1]}
+    for job in gone:
+        log.delete(job)
+    left = [job for job in order if job not in gone]
+    assert log.finished_count("alice") == len(left)
+    assert log.finished_of("alice") == left
+    assert log.oldest_finished("alice") is left[0]
+    assert log.ended_before(60.0) == [job for job in left if job.ended_when < 60.0]
+    assert log.finished_of("bob") == [jobs[200]]
+    for job in left:
+        log.delete(job)
+    assert log.finished_count("alice") == 0 and log.oldest_finished("alice") is None
+    assert log.finished_of("alice") == [] and log.ended_before(999.0) == []
+    assert log.ended_before(2000.0) == [jobs[200]]

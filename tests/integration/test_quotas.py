@@ -22,7 +22,10 @@ def test_a_hundred_jobs_printing_at_full_speed_stay_within_the_budget(tmp_path: 
     server = start_server(
         tmp_path,
         "--rate-limit-ms", "0",
-        "--max-output-total", str(budget), "--max-output-per-user", str(budget),
+        # The user's own quota above the budget: it is the budget under test
+        # (at a quota equal to it, the jobs printing would soon refuse the
+        # next of the hundred).
+        "--max-output-total", str(budget), "--max-output-per-user", str(4 * budget),
         "--max-running-per-user", "200",
     )  # fmt: skip
     try:

@@ -15,8 +15,23 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from worker.api.settled import SettledJobs
 from worker.errors import ExecutorTimeout, ExecutorUnavailable, WorkerError, from_code
-from worker.protocol import ErrorReply, Outbox, ProtocolError, Reply, Request, read_message
+from worker.protocol import (
+    ErrorReply,
+    FindJob,
+    GetStatus,
+    JobInfo,
+    JobList,
+    JobsForgotten,
+    JobSnapshot,
+    ListJobs,
+    Outbox,
+    ProtocolError,
+    Reply,
+    Request,
+    read_message,
+)
 
 log = logging.getLogger("worker.api")
 
@@ -31,6 +46,9 @@ DEFAULT_TIMEOUT = 10.0
 # A deadline is this much earlier than the API's own (or a quarter of it,
 # for short timeouts), so that a reply made just before it still arrives.
 DEADLINE_MARGIN = 1.0
+# Requests whose replies the executor builds in the very turn it looks into
+# its job log: what they show of a settled job is safe to keep (see settled.py).
+LOOKUPS = (GetStatus, FindJob, ListJobs)
 
 
 class ExecutorClient:
@@ -44,6 +62,8 @@ class ExecutorClient:
         self._reader_task: asyncio.Task[None] | None = None
         self._closed = False
         self.on_round_trip: RoundTripHook | None = None
+        self.settled = SettledJobs()
+        self._lookups: set[int] = set()  # request ids of LOOKUPS in flight
 
     async def connect(self, sock: socket.socket) -> None:
         reader, writer = await asyncio.open_connection(sock=sock)
@@ -72,6 +92,8 @@ class ExecutorClient:
         self._pending[request_id] = future
         try:
             request = make(request_id)
+            if isinstance(request, LOOKUPS):
+                self._lookups.add(request_id)
             sent = time.perf_counter()
             self._outbox.send(request)
             async with asyncio.timeout(timeout):
@@ -87,11 +109,17 @@ class ExecutorClient:
             raise ExecutorUnavailable(GONE) from exc
         finally:
             self._pending.pop(request_id, None)
+            self._lookups.discard(request_id)
         if isinstance(reply, ErrorReply):
             raise from_code(reply.code, reply.message)
         if not isinstance(reply, expect):
             raise WorkerError(f"executor sent {type(reply).__name__}, expected {expect.__name__}")
         return reply
+
+    def settled_job(self, owner: str, job_id: int) -> JobSnapshot | None:
+        """The owner's job as kept since it settled; None while the executor
+        is unreachable (then the call says so)."""
+        return None if self._closed else self.settled.get(owner, job_id)
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -99,7 +127,18 @@ class ExecutorClient:
                 message = await read_message(reader)
                 if message is None:
                     break
-                future = self._pending.get(getattr(message, "request_id", -1))
+                # In the pipe's order, as they come: a notice that follows a
+                # reply always undoes what that reply kept.
+                if isinstance(message, JobsForgotten):
+                    self.settled.forget(message.job_ids)
+                    continue
+                request_id = getattr(message, "request_id", -1)
+                if request_id in self._lookups:
+                    if isinstance(message, JobInfo):
+                        self.settled.keep((message.job,))
+                    elif isinstance(message, JobList):
+                        self.settled.keep(message.jobs)
+                future = self._pending.get(request_id)
                 if future is not None and not future.done():
                     future.set_result(message)  # type: ignore[arg-type]
         except (ProtocolError, ConnectionError) as exc:
@@ -109,6 +148,7 @@ class ExecutorClient:
 
     def _fail_all(self) -> None:
         self._closed = True
+        self.settled.clear()  # "the executor is gone" is the answer now
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ExecutorUnavailable(GONE))

@@ -20,6 +20,9 @@ class JobLookup:
         ref = parse.job_ref(raw) if isinstance(raw, str) else raw
         if isinstance(ref, int):
             job_id: int = ref
+            settled = self._executor.settled_job(user, job_id)
+            if settled is not None:
+                return settled  # it cannot have changed since
             reply = await self._executor.call(lambda rid: GetStatus(rid, user, job_id), JobInfo)
         else:
             name: str = ref

@@ -82,22 +82,36 @@ class ApiMetrics:
         )
         self.executor = ExecutorCollector(executor)
         self.registry.register(self.executor)
+        # The labelled children each reply counts into, found once per label
+        # set: ``labels()`` takes a lock and builds a key on every call.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._round_trips: dict[str, Any] = {}
 
     def hook(self, gate: Gate, executor: ExecutorClient) -> None:
         gate.on_failed_login = self.failed_logins.inc
         executor.on_round_trip = self.round_trip
 
     def round_trip(self, request: str, seconds: float) -> None:
-        self.executor_latency.labels(request).observe(seconds)
+        child = self._round_trips.get(request)
+        if child is None:
+            child = self._round_trips[request] = self.executor_latency.labels(request)
+        child.observe(seconds)
 
     async def on_response(self, request: Request, response: BaseHTTPResponse) -> None:
         """Sanic response middleware: every reply, errors and streams included."""
         route, method = route_label(request), method_label(request.method)
-        status = response.status
-        self.requests.labels(route, method, str(status)).inc()
+        key = (route, method, response.status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(response.status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = children
+        children[0].inc()
         began = getattr(request.stream, "perft0", None)  # Sanic's own start of the request
         if isinstance(began, float):
-            self.latency.labels(route, method).observe(time.perf_counter() - began)
+            children[1].observe(time.perf_counter() - began)
 
     def answered(self, request: Request, exc: Exception) -> None:
         """An error reply is going out: counts the 429s by which limit said so."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import psutil
 
@@ -84,6 +85,9 @@ class Executor:
         self._launching: set[asyncio.Task[None]] = set()
         self._closing = False
         self._names = JobNames(self._jobs)
+        # Told of the jobs forgotten (deleted, or past their retention) at
+        # once, before any reply that follows, so the API drops what it kept.
+        self.on_forgotten: Callable[[tuple[int, ...]], None] | None = None
 
     # --- requests -------------------------------------------------------
 
@@ -163,23 +167,30 @@ class Executor:
         self._jobs.ended(job, job.ended_when)
         self._budget.finished(job)
         self._stats.job_ended(job)
+        forgotten = []
         while self._jobs.finished_count(job.owner) > self._config.keep_finished:
             oldest = self._jobs.oldest_finished(job.owner)
             if oldest is None:
                 break
-            self._delete(oldest)
+            forgotten.append(self._delete(oldest))
+        self._tell_forgotten(forgotten)
 
     def _expire_old(self) -> None:
-        for job in self._jobs.ended_before(time.monotonic() - self._config.keep_for):
-            self._delete(job)
+        expired = self._jobs.ended_before(time.monotonic() - self._config.keep_for)
+        self._tell_forgotten([self._delete(job) for job in expired])
         loop = asyncio.get_running_loop()
         self._retention = loop.call_later(self._every, self._expire_old)
 
-    def _delete(self, job: Job) -> None:
+    def _delete(self, job: Job) -> int:
         self._stats.job_deleted(job)
         self._life.close(job)
         self._budget.forget(job)
         self._jobs.delete(job)
+        return job.id
+
+    def _tell_forgotten(self, job_ids: list[int]) -> None:
+        if job_ids and self.on_forgotten is not None:
+            self.on_forgotten(tuple(job_ids))
 
     def delete(self, owner: str, job_ids: tuple[int, ...] | None) -> tuple[int, ...]:
         """Forget finished jobs (``None``: every finished job of the owner);
@@ -191,9 +202,9 @@ class Executor:
             for job in jobs:
                 if not job.status.is_final:
                     raise JobNotRunning(f"job {job.id} is running: kill it first")
-        for job in jobs:
-            self._delete(job)
-        return tuple(job.id for job in jobs)
+        deleted = [self._delete(job) for job in jobs]
+        self._tell_forgotten(deleted)
+        return tuple(deleted)
 
     def stats(self, request_id: int) -> Stats:
         """The counters, for the API's /metrics."""

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
+from collections import OrderedDict
 from collections.abc import Callable
 
 from worker.linux import reap_exited
+
+# Exit statuses of children reaped before anyone watched them, kept for a
+# while: a job's leader can exit before the spawner's reply with its PID has
+# reached the executor (orphans of jobs are the rest, and nobody asks).
+MAX_UNCLAIMED = 4096
 
 
 class ChildReaper:
@@ -26,6 +33,7 @@ class ChildReaper:
         self._pidfds: dict[int, int] = {}
         self._borrowed: set[int] = set()  # pidfds the caller owns
         self._sigchld = False
+        self._unclaimed: OrderedDict[int, int] = OrderedDict()  # pid -> wait status
         if adopt_orphans:
             self._install_sigchld()
 
@@ -35,7 +43,15 @@ class ChildReaper:
         here)."""
         self._callbacks[pid] = on_exit
         if self._adopt_orphans:
-            return  # SIGCHLD reaps every child already; no descriptor needed
+            # SIGCHLD reaps every child already; no descriptor needed. One
+            # that ended before this watch was reaped unclaimed: its end is
+            # told now, if it really is this process's (PIDs get reused).
+            if pid in self._unclaimed:
+                if pidfd is not None and not _exited(pidfd):
+                    del self._unclaimed[pid]  # another process's, long ago
+                else:
+                    self._loop.call_soon(on_exit)
+            return
         if pidfd is not None:
             self._borrowed.add(pid)
             self._pidfds[pid] = pidfd
@@ -74,10 +90,26 @@ class ChildReaper:
             if callback is not None:
                 callback()
 
+    def reaped(self, pid: int) -> int | None:
+        """The wait status of ``pid`` if it was reaped before it was
+        watched (once: it is forgotten then)."""
+        return self._unclaimed.pop(pid, None)
+
     def _claim(self, pid: int) -> bool | None:
         callback = self._callbacks.get(pid)
         if callback is None:
-            return None  # an adopted orphan: nobody waits for its status
+            # An adopted orphan, or a leader not watched yet: reaped, and its
+            # status kept for a watch that may come.
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if reaped:
+                self._unclaimed[pid] = status
+                self._unclaimed.move_to_end(pid)
+                while len(self._unclaimed) > MAX_UNCLAIMED:
+                    self._unclaimed.popitem(last=False)
+            return bool(reaped)
         callback()  # reaps the leader through its Popen, keeping its status
         return pid not in self._callbacks
 
@@ -87,3 +119,12 @@ class ChildReaper:
         if self._sigchld:
             self._loop.remove_signal_handler(signal.SIGCHLD)
             self._sigchld = False
+
+
+def _exited(pidfd: int) -> bool:
+    """Whether the process behind ``pidfd`` has exited (it reads ready then)."""
+    try:
+        readable, _, _ = select.select([pidfd], [], [], 0)
+    except (OSError, ValueError):
+        return True  # no longer a usable pidfd: its process is long gone
+    return bool(readable)

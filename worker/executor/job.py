@@ -27,7 +27,7 @@ def now_iso() -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Leader:
     """Our child for a job: its main process, or the init of its PID
     namespace (which reports the main process's end on the report pipe)."""
@@ -35,9 +35,9 @@ class Leader:
     pid: int
     pidfd: int  # held until reaped: signals through it can never hit a reused PID
     init: bool
-    main_pid: int | None = None  # the job's main process, as this host sees it
     returncode: int | None = None  # our child's, once reaped
     leftovers: bool = False  # whether anything of the job was left when it was reaped
+    gone: bool = False  # every process of the job is gone (its cgroups too)
 
 
 class Ended:
@@ -65,6 +65,13 @@ class Ended:
         if self._future is None:
             self._future = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._future)
+
+
+# Shared: an empty frozenset() is a new object each time on some Pythons.
+NO_SIGNALS: frozenset[int] = frozenset()
+# What every retired job has in place of its own ``Ended``.
+ENDED = Ended()
+ENDED.set()
 
 
 @dataclass(eq=False, slots=True)
@@ -105,14 +112,16 @@ class Job:
     target: KillTarget | None = None  # how to find and signal all its processes
     name: str | None = None  # its owner's handle for it (worker run --name)
     start_error: str | None = None  # why it could not start
-    signals_sent: frozenset[int] = frozenset()  # by its owner, one at a time (kill -s)
+    signals_sent: frozenset[int] = NO_SIGNALS  # by its owner, one at a time (kill -s)
     # Resolved (and replaced) whenever output arrives or the job ends, so
     # followers wait for news without polling.
     _news: asyncio.Future[None] | None = None
 
+    main_pid: int | None = None  # the job's main process, as this host sees it
+
     @property
     def pid(self) -> int | None:
-        return self.leader.main_pid if self.leader else None
+        return self.main_pid
 
     def append_output(self, data: bytes) -> None:
         self.output.append(data)
@@ -166,6 +175,29 @@ class Job:
         log.info("%s", ended_line(self), extra=ended_fields(self))
         if self.on_end is not None:
             self.on_end(self)
+        self.retire()
+
+    def retire(self) -> None:
+        """Once the job is final and every process of it is gone (its
+        leader reaped): drop what only a running job needs. A finished job
+        is kept for long, by the thousand; its handles, targets, paths and
+        callbacks are most of what it would cost, and would keep the
+        allocator's arenas they sit in from being given back."""
+        leader = self.leader
+        if not self.status.is_final or (
+            leader is not None and (leader.returncode is None or not leader.gone)
+        ):
+            return
+        self.leader = None
+        self.stdin = None
+        self.target = None
+        self.kill_task = None
+        self.cleanup = None
+        self.on_start = None
+        self.on_end = None
+        self.signals_sent = NO_SIGNALS
+        if self.ended.is_set():
+            self.ended = ENDED
 
     def snapshot(self, usage: bool = True) -> JobSnapshot:
         """The job now; ``usage`` false spares reading a running job's
@@ -188,6 +220,7 @@ class Job:
             usage=self.final_usage if self.final_usage or not usage else self._live_usage(),
             name=self.name,
             error=self.start_error,
+            settled=self.status.is_final and self.controls is None,
         )
 
     def _live_usage(self) -> Usage | None:

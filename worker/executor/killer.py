@@ -34,8 +34,8 @@ class MembersUnknown(Exception):
 
 class KillTarget(Protocol):
     def members(self) -> set[psutil.Process]:
-        """The processes still to be killed; ``MembersUnknown`` if that
-        cannot be known now."""
+        """The processes still to be killed, zombies left out (they are
+        gone, only unreaped); ``MembersUnknown`` if that cannot be known now."""
 
     async def terminate(self) -> None:
         """SIGTERM to every member."""
@@ -85,7 +85,7 @@ async def _until_gone(target: KillTarget, seconds: float, force: bool, clock: Cl
     interval = FIRST_POLL
     while True:
         try:
-            members: set[psutil.Process] | None = {p for p in target.members() if alive(p)}
+            members: set[psutil.Process] | None = target.members()
         except MembersUnknown:
             members = None  # can't tell: not gone
         if members == set():

@@ -40,6 +40,7 @@ from worker.executor.targets import (
     TreeTarget,
     children,
     process_of,
+    through_pidfd,
 )
 from worker.linux import direct_children, exited
 from worker.protocol import Isolation, Limits, RunJob
@@ -142,17 +143,29 @@ class Lifecycle:
         finally:
             job.launching = False
         if failure is not None:
+            self._gone_if_reaped(job)
             raise LaunchFailed(reports.describe(failure, job.command, launch.cwd))
         job.started_at = now_iso()
-        job.leader.main_pid = _only_child(pid) if launch.init else pid
+        job.main_pid = _only_child(pid) if launch.init else pid
         if job.on_start is not None:
             job.on_start(job)  # before an end that came meanwhile is told
         job.announce()  # a kill that came while it was being launched goes on
         # What happened meanwhile, now that it is known to have started.
         if job.main_ended is not None:
             self._main_ended(job, job.main_ended)
+            self._gone_if_reaped(job)
         elif job.leader.returncode is not None:
             self._ended(job, leftovers=job.leader.leftovers)
+
+    def _gone_if_reaped(self, job: Job) -> None:
+        """After a launch whose leader was reaped meanwhile (its reaping
+        left the rest to the launch): with nothing of the job left, and no
+        kill or clean-up to do it later, its cgroups go now."""
+        leader = job.leader
+        if leader is None or leader.returncode is None or leader.leftovers:
+            return
+        if job.kill_task is None and job.cleanup is None:
+            self._drop_cgroup(job)
 
     def _limit(self, job: Job, limits: Limits, cwd: str) -> tuple[bytes, ...]:
         """Write the job's limits to its cgroups; the v1 ones it joins."""
@@ -221,17 +234,24 @@ class Lifecycle:
         if job.cgroup is not None:
             job.cgroup.remove()
             job.cgroup = None
+        if job.leader is not None:
+            job.leader.gone = True
+        job.retire()
 
     def _target(self, job: Job) -> KillTarget:
         leader = job.leader
         assert leader is not None
         group = lambda: self._group_of(job)  # noqa: E731 - bound to this job
+        to_init = None
+        if leader.init:
+            to_init = through_pidfd(leader.pidfd, reaped=lambda: leader.returncode is not None)
         if job.cgroup is not None:
-            return CgroupTarget(job.cgroup, group, spare=leader.pid if leader.init else None)
+            spare = leader.pid if leader.init else None
+            return CgroupTarget(job.cgroup, group, spare=spare, to_init=to_init)
         # Unreaped, so the PID is still the leader's: safe to pin down.
         process = psutil.Process(leader.pid)
-        if leader.init:
-            return NamespaceTarget(process, leader.pidfd)
+        if to_init is not None:
+            return NamespaceTarget(process, to_init)
         return TreeTarget(job.id, process, self._adopted, group)
 
     # --- reports --------------------------------------------------------------
@@ -283,8 +303,9 @@ class Lifecycle:
         try:
             _, status = os.waitpid(leader.pid, 0)
             leader.returncode = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            leader.returncode = -9  # reaped elsewhere; it surely is gone
+        except ChildProcessError:  # reaped before it was watched
+            kept = self._reaper.reaped(leader.pid)
+            leader.returncode = -9 if kept is None else os.waitstatus_to_exitcode(kept)
         self._leaders.discard(leader.pid)
         self._reaper.unwatch(leader.pid)
         os.close(leader.pidfd)
@@ -293,6 +314,7 @@ class Lifecycle:
         if job.status.is_final:  # it never started, or its init has told its end
             if job.kill_task is None and job.cleanup is None:
                 self._drop_cgroup(job)
+            job.retire()  # a kill or clean-up over before this reaping left it to us
             return
         self._ended(job, leader.leftovers)
 

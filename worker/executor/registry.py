@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 
 from worker.errors import IdempotencyConflict, JobNotFound
@@ -22,6 +22,9 @@ from worker.protocol import JobStatus, RunJob
 MAX_SCAN = 10_000
 # Idempotency keys remembered (the newest); a retry comes within seconds.
 MAX_KEYS = 50_000
+# IDs of deleted jobs left inside a queue of finished ones (those at its
+# front go at once) before it is rebuilt without them.
+STALE_SLACK = 64
 
 
 class JobRegistry:
@@ -31,9 +34,13 @@ class JobRegistry:
         self._ids = itertools.count(1)
         self._keys: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
         self._running: dict[str, int] = {}
-        # Finished jobs in the order they ended: all, and per owner.
-        self._ended: OrderedDict[int, float] = OrderedDict()  # job ID -> when (monotonic)
-        self._ended_by: dict[str, OrderedDict[int, None]] = {}
+        # Finished jobs' IDs in the order they ended: all, and per owner.
+        # Plain queues of the IDs (8 bytes each; an ordered dict's entry is
+        # ten times that, for thousands of retained jobs): a deleted job's
+        # ID stays in them until it reaches the front, or they are rebuilt.
+        self._ended: deque[int] = deque()
+        self._ended_by: dict[str, deque[int]] = {}
+        self._finished: dict[str, int] = {}  # per owner, how many are kept
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -69,41 +76,52 @@ class JobRegistry:
         return self._running.get(owner, 0)
 
     def ended(self, job: Job, when: float) -> None:
-        """``job`` has reached its final status (call once)."""
+        """``job`` has reached its final status (call once); ``when``: the
+        ``time.monotonic()`` of its end, kept as its ``ended_when``."""
+        job.ended_when = when
         self._running[job.owner] -= 1
         if not self._running[job.owner]:
             del self._running[job.owner]
-        self._ended[job.id] = when
-        self._ended_by.setdefault(job.owner, OrderedDict())[job.id] = None
+        self._ended.append(job.id)
+        self._ended_by.setdefault(job.owner, deque()).append(job.id)
+        self._finished[job.owner] = self._finished.get(job.owner, 0) + 1
 
     def finished_count(self, owner: str) -> int:
-        return len(self._ended_by.get(owner, ()))
+        return self._finished.get(owner, 0)
 
     def oldest_finished(self, owner: str) -> Job | None:
         ended = self._ended_by.get(owner)
-        return self._jobs[next(iter(ended))] if ended else None
+        return self._jobs[ended[0]] if ended else None
 
     def finished_of(self, owner: str) -> list[Job]:
-        return [self._jobs[i] for i in self._ended_by.get(owner, ())]
+        jobs = self._jobs
+        return [jobs[i] for i in self._ended_by.get(owner, ()) if i in jobs]
 
     def ended_before(self, moment: float) -> list[Job]:
         """Finished jobs that ended before ``moment``, oldest first."""
         found = []
-        for job_id, when in self._ended.items():
-            if when >= moment:
+        for job_id in self._ended:
+            job = self._jobs.get(job_id)
+            if job is None:
+                continue
+            if job.ended_when >= moment:
                 break
-            found.append(self._jobs[job_id])
+            found.append(job)
         return found
 
     def delete(self, job: Job) -> None:
         """Forget a finished job (its ID is never given again)."""
         del self._jobs[job.id]
-        self._ended.pop(job.id, None)
-        ended = self._ended_by.get(job.owner)
-        if ended is not None:
-            ended.pop(job.id, None)
-            if not ended:
-                del self._ended_by[job.owner]
+        if job.ended_when:  # it had ended (see ``ended``)
+            owner = job.owner
+            left = self._finished[owner] - 1
+            ended = self._ended_by[owner]
+            if left:
+                self._finished[owner] = left
+                _without_stale(ended, left, self._jobs)
+            else:
+                del self._finished[owner], self._ended_by[owner]
+            _without_stale(self._ended, len(self._jobs), self._jobs)
         ids = self._by_owner[job.owner]
         # Deleted IDs are skipped when paging; compact once they are many.
         if len(ids) > 64 and len(ids) > 2 * self.count(job.owner):
@@ -141,6 +159,17 @@ class JobRegistry:
                 found.append(job)
         more = position > 0
         return found, (ids[position] if more else None)
+
+
+def _without_stale(ids: deque[int], live: int, jobs: dict[int, Job]) -> None:
+    """Drop deleted IDs from the front of ``ids``, and from all of it once
+    they outnumber the ``live`` ones (at most) by ``STALE_SLACK``."""
+    while ids and ids[0] not in jobs:
+        ids.popleft()
+    if len(ids) > 2 * live + STALE_SLACK:
+        kept = [i for i in ids if i in jobs]
+        ids.clear()
+        ids.extend(kept)
 
 
 def _fingerprint(request: RunJob) -> bytes:

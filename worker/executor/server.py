@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 
 from worker.child import Status
 from worker.config import ExecutorConfig, default_state_dir
@@ -29,6 +30,7 @@ from worker.protocol import (
     JobInfo,
     JobList,
     JobsDeleted,
+    JobsForgotten,
     JobSnapshot,
     KillJob,
     ListJobs,
@@ -60,6 +62,7 @@ REPLIES = (
     Pong,
     Stats,
     ErrorReply,
+    JobsForgotten,
 )
 
 log = logging.getLogger("worker.executor")
@@ -98,6 +101,7 @@ async def serve(
     signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
     reader, writer = await asyncio.open_connection(sock=sock)
     outbox = Outbox(writer)
+    executor.on_forgotten = _notifier(outbox)
     tasks: set[asyncio.Task[None]] = set()
 
     async def answer(request: Request) -> None:
@@ -175,6 +179,17 @@ async def _executor(
     )
     limits = controllers.describe() if controllers else "limits: none (--no-cgroups)"
     return executor, f"{host.describe(tracking)}; {limits}"
+
+
+def _notifier(outbox: Outbox) -> Callable[[tuple[int, ...]], None]:
+    """Forgotten jobs, told to the API at once: ahead of the reply to the
+    request that deleted them, and after every reply built before."""
+
+    def tell(job_ids: tuple[int, ...]) -> None:
+        with contextlib.suppress(ConnectionError):
+            outbox.send(JobsForgotten(job_ids))
+
+    return tell
 
 
 async def handle(executor: Executor, request: Request) -> Reply:

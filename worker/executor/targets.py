@@ -29,6 +29,11 @@ log = logging.getLogger("worker.executor")
 JOB_ID_VARIABLE = "WORKER_JOB_ID"
 
 Group = Callable[[], int | None]
+# Sends a signal to the job's init (PID 1 of its namespace) through its pidfd;
+# False once the init is reaped (the namespace went with it). The init passes
+# every signal it can catch on to all other processes there with kill(-1),
+# which the kernel does at once: no PID read, so none can be reused meanwhile.
+ToInit = Callable[[int], bool]
 
 
 def process_of(pid: int) -> psutil.Process | None:
@@ -38,6 +43,23 @@ def process_of(pid: int) -> psutil.Process | None:
         return None
 
 
+def through_pidfd(pidfd: int, reaped: Callable[[], bool]) -> ToInit:
+    """A ``ToInit`` for the init behind ``pidfd``, while ``reaped()`` is false:
+    until then the descriptor is open and still the init's (once closed, its
+    number could be another job's pidfd)."""
+
+    def send(sig: int) -> bool:
+        if reaped():
+            return False
+        try:
+            signal.pidfd_send_signal(pidfd, sig)
+        except OSError:
+            return False
+        return True
+
+    return send
+
+
 def _killpg(group: int | None, sig: int) -> None:
     if group is not None:
         with contextlib.suppress(OSError):
@@ -45,19 +67,34 @@ def _killpg(group: int | None, sig: int) -> None:
 
 
 class CgroupTarget:
-    def __init__(self, cgroup: JobCgroup, group: Group, spare: int | None = None) -> None:
+    def __init__(
+        self,
+        cgroup: JobCgroup,
+        group: Group,
+        spare: int | None = None,
+        to_init: ToInit | None = None,
+    ) -> None:
         """``group`` gives the job's process group while it is safe to signal
         as a whole (its leader unreaped, so the ID cannot have been reused).
         ``spare``: the job's init (PID 1 of its namespace), which gets no
-        SIGTERM: it would pass it on to every process once more; it ends by
-        itself once they have, or with the rest on SIGKILL."""
+        signal of its own when the members get theirs: it would pass it on
+        to every process once more; it ends by itself once they have, or
+        with the rest on SIGKILL. ``to_init``: the way to it, so SIGTERM goes
+        to the init alone, which passes it on, instead of to each member of
+        a frozen cgroup (a freeze of a large tree takes milliseconds)."""
         self.cgroup = cgroup
         self._group = group
         self._spare = spare
+        self._to_init = to_init
         self._known: set[psutil.Process] = set()
 
     def members(self) -> set[psutil.Process]:
+        # cgroup.procs lists no zombies, and an empty cgroup says so in one
+        # read: polls during a kill cost little however large the tree was.
         try:
+            if not self.cgroup.populated():
+                self._known = set()
+                return set()
             pids = self.cgroup.pids()
         except OSError as exc:  # out of descriptors, say: not "empty"
             raise MembersUnknown(str(exc)) from exc
@@ -65,6 +102,8 @@ class CgroupTarget:
         return set(self._known)
 
     async def terminate(self) -> None:
+        if self._to_init is not None and self._to_init(signal.SIGTERM):
+            return
         # The group first, at once (the usual case: everything is in it);
         # then, frozen, whatever of the cgroup left the group.
         _killpg(self._group(), signal.SIGTERM)
@@ -106,9 +145,9 @@ class NamespaceTarget:
     a namespace whose init dies). Both through the init's pidfd, so never to
     a reused PID."""
 
-    def __init__(self, init: psutil.Process, pidfd: int) -> None:
+    def __init__(self, init: psutil.Process, to_init: ToInit) -> None:
         self._init = init
-        self._pidfd = pidfd
+        self._to_init = to_init
 
     def members(self) -> set[psutil.Process]:
         if not alive(self._init):
@@ -125,8 +164,7 @@ class NamespaceTarget:
         self._send(sig)  # the init passes it on to every other process there
 
     def _send(self, sig: int) -> None:
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(self._pidfd, sig)
+        self._to_init(sig)
 
 
 class TreeTarget:
@@ -161,8 +199,8 @@ class TreeTarget:
         for process in list(found):
             with contextlib.suppress(psutil.Error, OSError):
                 found.update(p for p in process.children(recursive=True) if alive(p))
-        self._known = found
-        return set(found)
+        self._known = {p for p in found if alive(p)}  # a candidate may be a zombie
+        return set(self._known)
 
     def _carries_marker(self, process: psutil.Process) -> bool:
         key = (process.pid, process.create_time())
