@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import os
 
 from worker.executor.budget import OutputBudget
 from worker.executor.job import Job
 
-# A job writing at full speed is read a mebibyte per wake-up, not the 64 KiB
-# of a default pipe: 16 times fewer reads and loop turns for the same bytes.
-# The pipe's pages are charged to the writer's memory cgroup (the job's).
-PIPE_SIZE = 1 << 20
-READ_SIZE = PIPE_SIZE
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+READ_SIZE = 64 << 10
 # A job's main process may exit while a descendant still holds the output
 # pipe open; the final status does not wait for that descendant.
 DRAIN_LIMIT = 16 << 20
@@ -28,8 +21,6 @@ class OutputPump:
 
     def start(self, job: Job, fd: int) -> None:
         job.output_fd = fd
-        with contextlib.suppress(OSError):  # above fs.pipe-max-size: the default
-            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         self._loop.add_reader(fd, self._on_readable, job)
 
     def _on_readable(self, job: Job) -> None:
