@@ -163,8 +163,7 @@ class Executor:
 
     def _ended(self, job: Job) -> None:
         """Every job comes here once, when its status turns final."""
-        job.ended_when = time.monotonic()
-        self._jobs.ended(job, job.ended_when)
+        self._jobs.ended(job, time.monotonic())  # kept as its ended_when
         self._budget.finished(job)
         self._stats.job_ended(job)
         forgotten = []
