@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import pytest
 
-from worker.executor.killer import KILL_SETTLE, Clock, MembersUnknown, kill_all
+from worker.executor.killer import KILL_SETTLE, Clock, KillTarget, MembersUnknown, kill_all
 
 
 class FakeClock(Clock):
@@ -38,7 +38,7 @@ class FakeProcess:
         return psutil.STATUS_SLEEPING
 
 
-class Target:
+class Target(KillTarget):
     """Processes that obey TERM after ``term_after`` seconds (never, if None)
     and KILL at once; ``unknown_until`` makes ``members`` fail until then."""
 
@@ -154,3 +154,24 @@ def test_a_process_forked_during_the_grace_is_killed_too() -> None:
     assert run(target, grace=1.0)
     assert all(process.dead for process in target.processes)
     assert len(target.processes) == 3
+
+
+def test_polls_ask_whether_any_is_left_not_who() -> None:
+    """A target that can tell emptiness cheaply (a cgroup's populated flag)
+    is never asked to list its members while the engine waits."""
+    clock = FakeClock()
+
+    class Counting(Target):
+        listed = 0
+
+        def members(self) -> set[Any]:
+            Counting.listed += 1
+            return super().members()
+
+        def left(self) -> bool:
+            return any(not p.dead for p in self.processes) and clock.now() - 1000.0 < 0.01
+
+    target = Counting(clock, term_after=None)
+    assert run(target, grace=1.0)
+    assert target.kinds() == ["term"]
+    assert Counting.listed == 0

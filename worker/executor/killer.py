@@ -37,6 +37,17 @@ class KillTarget(Protocol):
         """The processes still to be killed, zombies left out (they are
         gone, only unreaped); ``MembersUnknown`` if that cannot be known now."""
 
+    def left(self) -> bool:
+        """Whether anything is still to be killed; what the engine polls, so
+        a target that can tell without listing (a cgroup's populated flag)
+        says so here instead of building a ``psutil.Process`` per member."""
+        return bool(self.members())
+
+    def pause(self, seconds: float, clock: Clock) -> Awaitable[None]:
+        """Wait before the next poll: ``seconds``, or less where the target
+        can tell that something changed (a cgroup's events file)."""
+        return clock.sleep(seconds)
+
     async def terminate(self) -> None:
         """SIGTERM to every member."""
 
@@ -85,16 +96,15 @@ async def _until_gone(target: KillTarget, seconds: float, force: bool, clock: Cl
     interval = FIRST_POLL
     while True:
         try:
-            members: set[psutil.Process] | None = target.members()
+            if not target.left():
+                return True
         except MembersUnknown:
-            members = None  # can't tell: not gone
-        if members == set():
-            return True
+            pass  # can't tell: not gone
         if clock.now() >= deadline:
             return False
         if force:
             target.force()  # again: anything new since the last round
-        await clock.sleep(min(interval, max(0.0, deadline - clock.now())))
+        await target.pause(min(interval, max(0.0, deadline - clock.now())), clock)
         interval = min(interval * 1.5, POLL_INTERVAL)
 
 
@@ -121,10 +131,17 @@ def kill_all_now(target: KillTarget, grace: float, reap: Callable[[], None]) -> 
     """``kill_all`` for a caller without an event loop (the supervisor);
     ``reap`` runs on every poll so its zombie children do not pile up."""
 
-    class Reaping:
+    class Reaping(KillTarget):
         def members(self) -> set[psutil.Process]:
             reap()
             return target.members()
+
+        def left(self) -> bool:
+            reap()
+            return target.left()
+
+        def pause(self, seconds: float, clock: Clock) -> Awaitable[None]:
+            return target.pause(seconds, clock)
 
         async def terminate(self) -> None:
             await target.terminate()

@@ -16,12 +16,20 @@ import errno
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import psutil
 
 from worker.executor.cgroups import CgroupTree, JobCgroup
-from worker.executor.killer import KillTarget, MembersUnknown, alive, protected_pids, signal_each
+from worker.executor.changes import changed
+from worker.executor.killer import (
+    Clock,
+    KillTarget,
+    MembersUnknown,
+    alive,
+    protected_pids,
+    signal_each,
+)
 from worker.linux import as_owner
 
 log = logging.getLogger("worker.executor")
@@ -66,7 +74,7 @@ def _killpg(group: int | None, sig: int) -> None:
             os.killpg(group, sig)
 
 
-class CgroupTarget:
+class CgroupTarget(KillTarget):
     def __init__(
         self,
         cgroup: JobCgroup,
@@ -101,6 +109,16 @@ class CgroupTarget:
         self._known = _processes(pids)
         return set(self._known)
 
+    def left(self) -> bool:
+        try:
+            return self.cgroup.populated()
+        except OSError as exc:
+            raise MembersUnknown(str(exc)) from exc
+
+    def pause(self, seconds: float, clock: Clock) -> Awaitable[None]:
+        # Woken the moment the last process leaves, not a poll later.
+        return changed(self.cgroup.path / "cgroup.events", seconds)
+
     async def terminate(self) -> None:
         if self._to_init is not None and self._to_init(signal.SIGTERM):
             return
@@ -133,11 +151,13 @@ class CgroupTarget:
 
     def _fallback(self, sig: int) -> None:
         _killpg(self._group(), sig)
+        with contextlib.suppress(MembersUnknown):
+            self.members()  # polls only ask whether any is left
         spared = self._spare if sig != signal.SIGKILL else None
         signal_each({p for p in self._known if alive(p) and p.pid != spared}, sig)
 
 
-class NamespaceTarget:
+class NamespaceTarget(KillTarget):
     """A job in a PID namespace of its own, where no cgroup can be had: its
     init and every process it has (in a PID namespace, every process is a
     descendant of its init). SIGTERM goes to the init, which passes it on to
@@ -167,7 +187,7 @@ class NamespaceTarget:
         self._to_init(sig)
 
 
-class TreeTarget:
+class TreeTarget(KillTarget):
     def __init__(
         self,
         job_id: int,
@@ -227,7 +247,7 @@ class TreeTarget:
         signal_each(self.members(), sig)  # once each: not the group as well
 
 
-class TreesTarget:
+class TreesTarget(KillTarget):
     """Every process in some servers' cgroup trees: this one's at shutdown,
     or dead servers' (their locks taken) in a sweep."""
 
@@ -267,7 +287,7 @@ class TreesTarget:
             signal_each(self.members(), signal.SIGKILL)
 
 
-class DescendantsTarget:
+class DescendantsTarget(KillTarget):
     """Every descendant of ``root`` but ``keep`` (orphans of jobs are
     adopted by a subreaper, so at shutdown they are all here), plus
     ``trees``: whatever left the process tree cannot leave its cgroup."""
@@ -295,7 +315,7 @@ class DescendantsTarget:
         return {p for p in found if p.pid not in self._keep and alive(p)}
 
 
-class UnionTarget:
+class UnionTarget(KillTarget):
     """Several kill targets as one."""
 
     def __init__(self, targets: Iterable[KillTarget]) -> None:
