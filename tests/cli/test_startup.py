@@ -16,7 +16,7 @@ import pytest
 
 import worker
 from worker import config as server_config
-from worker.cli import parser
+from worker.cli import parser, parsers
 from worker.cli.actions import BY_NAME, JOB_ONLY, NO_ARGUMENTS
 from worker.client.config import DEFAULT_URL, ClientConfig
 from worker.resources import DEMO_CA, demo_path
@@ -40,6 +40,7 @@ UNUSED = (
     "rich",
     "email",
     "asyncio",
+    "ssl",  # the client speaks TLS through _ssl (worker/client/tls.py)
 )
 
 # Parse, configure and make the client of each command, as `worker` would,
@@ -60,8 +61,10 @@ print(json.dumps(sorted(name for name in json.loads(sys.argv[3]) if name in sys.
 @pytest.mark.parametrize(
     ("commands", "unused"),
     [
-        # A plain line builds no parser: no gettext lookups, so no locale.
-        ([["status", "1"]], (*UNUSED, "locale")),
+        # A plain line builds no parser, nor imports argparse (nor gettext,
+        # nor its locale lookups).
+        ([["status", "1"]], (*UNUSED, "argparse", "gettext", "locale")),
+        ([["run", "-w", "true"]], (*UNUSED, "argparse", "gettext", "locale")),
         ([["status", "1"], ["run", "-w", "true"], ["--json", "out", "-f", "3"]], UNUSED),
     ],
 )
@@ -88,7 +91,7 @@ def test_status_and_run_import_nothing_they_do_not_use(
     ("argv", "built"),
     [
         (["status", "build"], {"status"}),
-        (["--json", "run", "-w", "true"], {"run"}),
+        (["--json", "run", "-w", "--timeout", "5", "true"], {"run"}),
         (["logs", "-f", "3"], {"out", "logs"}),
         (["--url", "https://h:1", "kill", "3"], {"kill"}),
     ],
@@ -96,10 +99,10 @@ def test_status_and_run_import_nothing_they_do_not_use(
 def test_a_command_builds_its_own_actions_parser_only(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], built: set[str]
 ) -> None:
-    roots: list[parser._Root] = []
+    roots: list[parsers.Root] = []
     real_build = parser.build
 
-    def spy(*args: object, **kwargs: bool) -> parser._Root:
+    def spy(*args: object, **kwargs: bool) -> parsers.Root:
         roots.append(real_build(*args, **kwargs))  # type: ignore[arg-type]
         return roots[-1]
 
@@ -123,6 +126,24 @@ def test_a_plain_line_is_what_argparse_makes_of_it(name: str, json_at: int | Non
 @pytest.mark.parametrize(
     "argv",
     [
+        ["run", "true"],
+        ["run", "-w", "true", "a", "-x"],
+        ["--json", "run", "--wait", "-w", "ls", "--json"],
+        ["run", "run", "--", "status"],
+    ],
+)
+def test_a_plain_run_line_is_what_argparse_makes_of_it(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    plain = parser._plain(argv)
+    assert plain is not None
+    monkeypatch.setattr(parser, "_plain", lambda argv: None)
+    assert vars(plain) == vars(parser.parse(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
         ["status", "build"],
         ["status", "-1"],
         ["status", "1", "2"],
@@ -131,7 +152,11 @@ def test_a_plain_line_is_what_argparse_makes_of_it(name: str, json_at: int | Non
         ["--json", "--json", "status", "1"],
         ["status", "1", "-h"],
         ["health", "x"],
-        ["run", "true"],
+        ["run", "--", "true"],
+        ["run", "-w"],
+        ["run", "--cwd", ".", "true"],
+        ["run", "-w", "--json"],
+        ["--json", "--json", "run", "true"],
         ["1", "status"],
     ],
 )
@@ -162,7 +187,7 @@ def test_help_is_as_wide_as_shutil_says(
         monkeypatch.delenv("COLUMNS", raising=False)
     else:
         monkeypatch.setenv("COLUMNS", columns)
-    assert parser._columns() == shutil.get_terminal_size().columns
+    assert parsers.columns() == shutil.get_terminal_size().columns
 
 
 def test_every_action_is_known_by_name_and_alias() -> None:
@@ -207,7 +232,7 @@ def test_the_cli_exits_with_everything_it_printed(tmp_path: Path) -> None:
 
 
 def test_argparse_still_asks_shutil_for_its_width() -> None:
-    """_columns stands in for what argparse's HelpFormatter does itself; if
+    """columns stands in for what argparse's HelpFormatter does itself; if
     a Python changes that, the help's width would differ."""
     import inspect
 

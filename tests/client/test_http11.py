@@ -12,6 +12,7 @@ import pytest
 import trustme
 
 from worker.client.http11 import HttpConnection
+from worker.client.tls import ClientContext
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,8 @@ def serve(ca: trustme.CA, replies: list[bytes], close_after: bool) -> Iterator[i
 
 
 def connect(ca: trustme.CA, port: int) -> HttpConnection:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
+    with ca.cert_pem.tempfile() as ca_file:
+        context = ClientContext(ca_file)
     return HttpConnection("localhost", port, context, timeout=10)
 
 

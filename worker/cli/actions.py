@@ -5,10 +5,12 @@ that every help text, usage error and completion script comes from.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-
 from worker.cli import argtypes as types
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 JOB_HELP = "a job ID, or a name given with `run --name` (your newest job of that name)"
 STATUSES = ("running", "completed", "failed", "killed")
@@ -43,6 +45,8 @@ class Action:
 
 
 def _run(p: argparse.ArgumentParser) -> None:
+    import argparse  # only here: a plain line builds no parser
+
     p.add_argument(
         "-w",
         "--wait",

@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
-import argparse
 import re
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import argparse
+
+
+def _bad(message: str) -> argparse.ArgumentTypeError:
+    # Only argparse calls these, so it is loaded by then; a plain line
+    # (parser.py) never imports it.
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
 
 
 def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise _bad(f"not a number: {text!r}") from None
     if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number of seconds: {text!r}")
+        raise _bad(f"must be a non-negative number of seconds: {text!r}")
     return value
 
 
 def port(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+        raise _bad(f"not a TCP port: {text!r}")
     return int(text)
 
 
 def byte_count(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
+        raise _bad(f"not a positive number of bytes: {text!r}")
     return int(text)
 
 
 def count(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+        raise _bad(f"not a positive whole number: {text!r}")
     return int(text)
 
 
@@ -40,9 +51,9 @@ def size(text: str) -> int:
     try:
         value = parse_size(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise _bad(str(exc)) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive size: {text!r}")
+        raise _bad(f"not a positive size: {text!r}")
     return value
 
 
@@ -50,16 +61,16 @@ def cpus(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of cores: {text!r}") from None
+        raise _bad(f"not a number of cores: {text!r}") from None
     if not 0 < value < 1_000_000:
-        raise argparse.ArgumentTypeError(f"not a number of cores above 0: {text!r}")
+        raise _bad(f"not a number of cores above 0: {text!r}")
     return value
 
 
 def io_weight(text: str) -> int:
     value = count(text)
     if value > 10_000:
-        raise argparse.ArgumentTypeError(f"not an IO weight from 1 to 10000: {text!r}")
+        raise _bad(f"not an IO weight from 1 to 10000: {text!r}")
     return value
 
 
@@ -69,20 +80,20 @@ def controllers(text: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in known]
     if unknown:
         expected = ", ".join(known)
-        raise argparse.ArgumentTypeError(f"no controller {unknown[0]!r}; expected {expected}")
+        raise _bad(f"no controller {unknown[0]!r}; expected {expected}")
     return names
 
 
 def milliseconds(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}")
+        raise _bad(f"not a whole number of milliseconds: {text!r}")
     return int(text)
 
 
 def uid_range(text: str) -> tuple[int, int]:
     first, _, last = text.partition("-")
     if not (first.isdigit() and last.isdigit()) or not 0 < int(first) <= int(last) < 2**31:
-        raise argparse.ArgumentTypeError(f"not a range of uids such as 61184-65519: {text!r}")
+        raise _bad(f"not a range of uids such as 61184-65519: {text!r}")
     return int(first), int(last)
 
 
@@ -94,20 +105,20 @@ def job_ref(text: str) -> str:
 
     if re.fullmatch(JOB_NAME_PATTERN, text):
         return text
-    raise argparse.ArgumentTypeError(f"a job is an ID or a name ({JOB_NAME_RULE}), not {text!r}")
+    raise _bad(f"a job is an ID or a name ({JOB_NAME_RULE}), not {text!r}")
 
 
 def job_name(text: str) -> str:
     from worker.config import JOB_NAME_PATTERN, JOB_NAME_RULE
 
     if not re.fullmatch(JOB_NAME_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"a job name is {JOB_NAME_RULE}, not {text!r}")
+        raise _bad(f"a job name is {JOB_NAME_RULE}, not {text!r}")
     return text
 
 
 def lines(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"not a number of lines: {text!r}")
+        raise _bad(f"not a number of lines: {text!r}")
     return int(text)
 
 
@@ -119,7 +130,7 @@ def signal_name(text: str) -> str:
     for candidate in signal.Signals:
         if name in (candidate.name, candidate.name[3:], str(candidate.value)):
             return candidate.name
-    raise argparse.ArgumentTypeError(f"not a signal: {text!r} (try HUP, INT, TERM, USR1 or 15)")
+    raise _bad(f"not a signal: {text!r} (try HUP, INT, TERM, USR1 or 15)")
 
 
 # Compiled (and cached by re) when first used: most commands take no duration.
@@ -136,7 +147,7 @@ def duration(text: str) -> float:
         total += float(match.group(1)) * _UNIT[match.group(2)]
         position = match.end()
     if position != len(text) or not text or total <= 0:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 5m or 1h)")
+        raise _bad(f"not a duration: {text!r} (try 30s, 5m or 1h)")
     return total
 
 
@@ -144,5 +155,5 @@ def env_pair(text: str) -> tuple[str, str | None]:
     """KEY=VALUE; or KEY alone: the caller's own KEY, if set (as docker)."""
     name, sep, value = text.partition("=")
     if not name:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE or KEY, not {text!r}")
+        raise _bad(f"expected KEY=VALUE or KEY, not {text!r}")
     return name, value if sep else None

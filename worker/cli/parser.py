@@ -1,5 +1,6 @@
-"""The command line: one argparse parser, built from actions.py, is the only
-source of every help text, usage error and completion script.
+"""The command line: one argparse parser, built from actions.py (in
+parsers.py), is the only source of every help text, usage error and
+completion script.
 
 A command builds its own action's parser only: building them all costs a
 short command more than its request. Every other action is there by name
@@ -10,24 +11,37 @@ the one found here (then the line is parsed again, as it always was).
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import sys
+from types import SimpleNamespace
 
-from worker import __version__
-from worker.cli.actions import ACTIONS, BY_NAME, JOB_ONLY, NO_ARGUMENTS, Action
+from worker.cli.actions import ACTIONS, BY_NAME, JOB_ONLY, NO_ARGUMENTS
 from worker.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    import argparse
+
+    from worker.cli.parsers import Root
 
 # Root options that take a value: the word after one is not the action.
 VALUED = frozenset({"--url", "--ca", "--context"})
 # What the root parser's options default to (client_options, --version):
 # a plain line's namespace starts from these (a test keeps them argparse's).
 ROOT_DEFAULTS = {"url": None, "ca": None, "context": None, "json": False, "version": None}
+# The rest of a run line's namespace, as actions.py's arguments default
+# (a test holds the two to the same).
+RUN_DEFAULTS = {
+    "kill_on_interrupt": False,
+    "timeout": None,
+    "cwd": None,
+    "network": None,
+    "memory": None,
+    "cpus": None,
+    "pids_limit": None,
+    "device_read_bps": None,
+    "device_write_bps": None,
+    "blkio_weight": None,
+    "name": None,
+}
 ALIASES = {alias: action.name for action in ACTIONS for alias in action.aliases}
 CLIENT_ACTIONS = tuple(action.name for action in ACTIONS if action.client)
 
@@ -50,195 +64,11 @@ class HelpRequested(Exception):  # not an error: what to print, then exit 0
         self.text = text
 
 
-class _Formatter(argparse.HelpFormatter):
-    """Descriptions filled to the width, examples kept line by line."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=30, width=_columns() - 2)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if text.startswith("examples:"):
-            return text
-        fill = super()._fill_text
-        return "\n\n".join(fill(part, width, indent) for part in text.split("\n\n"))
-
-
-class _Parser(argparse.ArgumentParser):
-    """Errors and help as exceptions: main.py decides where they are printed."""
-
-    action_name: str | None = None
-
-    def error(self, message: str) -> NoReturn:
-        match = re.search(r"invalid choice: '([^']*)'", message)
-        if match and message.startswith("argument ACTION"):
-            raise CommandLineError(unknown_action(match.group(1)))
-        raise CommandLineError(message, self.action_name)
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if status:
-            raise CommandLineError(message or "bad command line", self.action_name)
-        raise HelpRequested(message or "")
-
-    def print_help(self, file: Any = None) -> None:
-        raise HelpRequested(self.format_help())
-
-
-class _OtherAction(Exception):  # not an error: the line is parsed again
-    """argparse found another action than the one the parser was built for."""
-
-
-class _Root(_Parser):
-    choices: dict[str, _Parser]  # each action's parser, by name and alias
-    alone = False  # built with the parser of one action only
-
-    def error(self, message: str) -> NoReturn:
-        if self.alone and message.startswith("argument ACTION: invalid choice"):
-            raise _OtherAction
-        super().error(message)
-
-    def format_help(self) -> str:
-        """`worker help`: the actions, grouped as actions.py has them, and
-        the options, as argparse formats them."""
-        lines = [
-            "usage: worker [--url URL] [--ca FILE] [--context NAME] [--json] ACTION ...",
-            "",
-            "Run Linux commands as jobs on a worker server, then watch, read and stop them.",
-        ]
-        width = max(len(", ".join((a.name, *a.aliases))) for a in ACTIONS) + 2
-        for group in dict.fromkeys(action.group for action in ACTIONS):
-            lines += ["", f"{group}:"]
-            for action in ACTIONS:
-                if action.group == group:
-                    names = ", ".join((action.name, *action.aliases))
-                    lines.append(f"  {names:<{width}}{action.summary}")
-        formatter = self._get_formatter()
-        for section in self._action_groups:
-            shown = [a for a in section._group_actions if a.option_strings]
-            if shown:
-                formatter.start_section(section.title)
-                formatter.add_arguments(shown)
-                formatter.end_section()
-        lines += [
-            "",
-            formatter.format_help().rstrip("\n"),
-            "",
-            "Credentials come from WORKER_USER and WORKER_PASSWORD, or from a context",
-            "(default: the demo user alice). A job is named by its ID, or by a name",
-            "given with `run --name`. Client options go before or after the action",
-            "(for `run`, before CMD).",
-            "",
-            "`worker help ACTION` or `worker ACTION --help` shows an action's options.",
-            "",
-        ]
-        return "\n".join(lines)
-
-
-class _Version(argparse.Action):
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
-        raise HelpRequested(f"worker {__version__}\n")
-
-
-def _columns() -> int:
-    """``shutil.get_terminal_size().columns``, which argparse would ask for
-    every argument added: importing shutil (with its compression modules)
-    costs a short command more than its parser."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
 def unknown_action(word: str) -> str:
     import difflib
 
     close = difflib.get_close_matches(word, list(BY_NAME), n=1, cutoff=0.6)
     return f"invalid action {word!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-
-
-def client_options(parser: argparse.ArgumentParser, root: bool) -> None:
-    # On the root parser and on each client action, so they may come before
-    # or after the action; SUPPRESS keeps an action's copy from overwriting
-    # a value given before it.
-    def default(name: str) -> object:
-        return ROOT_DEFAULTS[name] if root else argparse.SUPPRESS
-
-    group = parser.add_argument_group("client options")
-    group.add_argument(
-        "--url",
-        default=default("url"),
-        help="the server (env WORKER_URL, default https://127.0.0.1:8443)",
-    )
-    group.add_argument(
-        "--ca",
-        default=default("ca"),
-        metavar="FILE",
-        help="the only CA certificate to trust (env WORKER_CA, default the demo CA)",
-    )
-    group.add_argument(
-        "--context",
-        default=default("context"),
-        metavar="NAME",
-        help="a server of your client config (env WORKER_CONTEXT; see `worker help context`)",
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default("json"),
-        help="one compact JSON document per reply, errors too; JSON lines for streams",
-    )
-
-
-def build(only: str | None = None, *, every: bool = False, alone: bool = False) -> _Root:
-    """The parser; with ``only``, just that action's arguments are added
-    (``every``: all of them, for completion scripts); ``alone``: and no
-    other action at all, not even by name."""
-    root = _Root(prog="worker", formatter_class=_Formatter)
-    root.alone = alone
-    client_options(root, root=True)
-    root.add_argument(
-        "--version",
-        action=_Version,
-        nargs=0,
-        default=ROOT_DEFAULTS["version"],
-        help="print the version",
-    )
-    actions = root.add_subparsers(
-        dest="action", metavar="ACTION", parser_class=_Parser, title="actions"
-    )
-    actions.required = True
-    root.choices = actions.choices
-    for action in ACTIONS:
-        full = every or action.name == only
-        if alone and not full:
-            continue
-        parser = actions.add_parser(
-            action.name,
-            aliases=list(action.aliases),
-            help=action.summary,
-            description=action.description if full else None,
-            epilog=_examples(action) if full else None,
-            usage=action.usage,
-            formatter_class=_Formatter,
-            add_help=full,
-        )
-        parser.action_name = action.name
-        if full:
-            action.add(parser)
-            if action.client:
-                client_options(parser, root=False)
-    return root
-
-
-def _examples(action: Action) -> str | None:
-    if not action.examples:
-        return None
-    return "examples:\n" + "".join(f"  {line}\n" for line in action.examples.splitlines())
 
 
 def _action_word(argv: list[str]) -> str | None:
@@ -277,10 +107,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if plain is not None:
         return plain
     word = _action_word(argv)
+    from worker.cli.parsers import OtherAction
+
     try:
         # Help looks the same either way: the root's lists ACTIONS itself.
         args, extra = build(word, alone=word in BY_NAME).parse_known_args(argv)
-    except _OtherAction:
+    except OtherAction:
         args, extra = build(word).parse_known_args(argv)
     args.action = ALIASES.get(args.action, args.action)
     action = args.action
@@ -305,10 +137,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def _plain(argv: list[str]) -> argparse.Namespace | None:
-    """`worker status ID`, `worker health` (with or without --json): the
-    namespace argparse would give such a line, without building a parser
-    (its gettext lookups, locale and patterns cost a short command more
-    than its parse). Anything else (an option, a name, a word more): None."""
+    """`worker status ID`, `worker health` (with or without --json), `worker
+    run [-w] CMD [ARGS...]`: the namespace argparse would give such a line,
+    without importing argparse or building a parser (with its gettext
+    lookups, locale and patterns, that costs a short command more than its
+    request). Anything else (an option, a name, a word more): None."""
+    if "run" in argv[:2]:
+        return _plain_run(argv)
     words = [word for word in argv if word != "--json"]
     if len(argv) - len(words) > 1 or not words:
         return None
@@ -318,7 +153,38 @@ def _plain(argv: list[str]) -> argparse.Namespace | None:
         found["job"] = given[0]
     elif not (name in NO_ARGUMENTS and not given):
         return None
-    return argparse.Namespace(**{**ROOT_DEFAULTS, **found, "json": len(words) < len(argv)})
+    # Read as argparse's namespace is, by attribute and vars() only.
+    return SimpleNamespace(  # type: ignore[return-value]
+        **{**ROOT_DEFAULTS, **found, "json": len(words) < len(argv)}
+    )
+
+
+def _plain_run(argv: list[str]) -> argparse.Namespace | None:
+    at = 1 if argv[0] == "--json" else 0
+    if argv[at : at + 1] != ["run"]:
+        return None
+    at += 1
+    wait = False
+    while argv[at : at + 1] in (["-w"], ["--wait"]):
+        wait, at = True, at + 1
+    words = argv[at:]
+    if not words or words[0].startswith("-"):  # an option, `--`, or no CMD
+        return None
+    given = {"json": argv[0] == "--json", "wait": wait, "env": []}
+    return SimpleNamespace(  # type: ignore[return-value]
+        **{**ROOT_DEFAULTS, **RUN_DEFAULTS, **given},
+        action="run",
+        argv=words,
+        command=words[0],
+        args=words[1:],
+    )
+
+
+def build(only: str | None = None, *, every: bool = False, alone: bool = False) -> Root:
+    """The parser (see parsers.build_parser), imported only when needed."""
+    from worker.cli.parsers import build_parser
+
+    return build_parser(only, every=every, alone=alone)
 
 
 def help_text(topic: str | None) -> str:

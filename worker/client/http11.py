@@ -9,10 +9,13 @@ short command more than the whole request; the API's replies are simple
 from __future__ import annotations
 
 import socket
-import ssl
 from collections.abc import Callable
 
 from worker import chunked
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from worker.client.tls import ClientContext, Stream
 
 MAX_HEAD = 64 << 10
 
@@ -96,10 +99,10 @@ class Reply:
 
 
 class HttpConnection:
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(self, host: str, port: int, context: ClientContext, timeout: float) -> None:
         self._host, self._port = host, port
         self._context, self._timeout = context, timeout
-        self._sock: ssl.SSLSocket | None = None
+        self._sock: Stream | None = None
         self._buffer = bytearray()
         self._closing = False  # the last reply said "Connection: close"
         self._reply: Reply | None = None  # the last reply, its body perhaps unread
@@ -127,7 +130,7 @@ class HttpConnection:
             address = (name, self._port)
             raw = socket.create_connection(address, timeout=self._timeout)  # type: ignore[arg-type]
             try:
-                self._sock = self._context.wrap_socket(raw, server_hostname=name)
+                self._sock = self._context.connect(raw, self._host)
             except BaseException:
                 raw.close()
                 raise

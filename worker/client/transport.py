@@ -17,12 +17,12 @@ of the same user are busy: it is waited out and retried.)
 from __future__ import annotations
 
 import json
-import ssl
 import sys
 import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 
+from worker.client import tls
 from worker.client.http11 import Headers, HttpConnection, Interim, Reply
 from worker.errors import ApiError, ConnectionFailed, UsageError
 
@@ -42,16 +42,13 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _PATH_CHARS = _HOST_CHARS | frozenset("_~/")
 
 
-def client_context(ca_file: str) -> ssl.SSLContext:
+def client_context(ca_file: str) -> tls.ClientContext:
     """Trust ``ca_file`` and nothing else; check the hostname."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # hostname checks on by default
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_verify_locations(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
+        return tls.ClientContext(ca_file)
+    except (OSError, tls.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"cannot load CA file {ca_file}: {reason}") from exc
-    return context
 
 
 class Response:
@@ -266,12 +263,12 @@ def raise_translated(url: str, ca_file: str) -> None:
     """Called in an ``except`` block: re-raise a network or TLS error as
     ``ConnectionFailed``; anything else is left to the caller to re-raise."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    if isinstance(exc, tls.CertificateError):
         raise ConnectionFailed(
             f"refusing to talk to {url}: its certificate is not trusted "
             f"({exc.verify_message or exc.reason}; trusted CA: {ca_file})"
         ) from exc
-    if isinstance(exc, ssl.SSLError):
+    if isinstance(exc, tls.SSLError):
         raise ConnectionFailed(f"TLS handshake with {url} failed: {exc.reason or exc}") from exc
     if isinstance(exc, ConnectionRefusedError):
         raise ConnectionFailed(
