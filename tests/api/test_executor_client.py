@@ -21,9 +21,11 @@ from worker.protocol import (
     GetStatus,
     JobCreated,
     JobInfo,
+    JobList,
     JobsDeleted,
     JobStatus,
     KillJob,
+    ListJobs,
     RunJob,
     WaitJob,
 )
@@ -129,6 +131,8 @@ def test_settled_jobs_are_kept_until_forgotten(state_dir: Path) -> None:
         kept = client.settled_job("alice", first)
         assert kept is not None and kept.settled and kept.status is JobStatus.COMPLETED
         assert client.settled_job("bob", first) is None
+        listed = await client.call(lambda rid: ListJobs(rid, "alice"), JobList)
+        assert any(job is kept for job in listed.jobs)  # decoded as the one kept, not a copy
 
         deleted = await client.call(lambda rid: DeleteJobs(rid, "alice", (first,)), JobsDeleted)
         assert deleted.deleted == (first,)

@@ -3,6 +3,7 @@ the last ones kept, and nothing of a job it was told is forgotten."""
 
 from __future__ import annotations
 
+from worker.api.jobjson import status_json
 from worker.api.settled import SettledJobs
 from worker.protocol import JobSnapshot, JobStatus
 
@@ -38,3 +39,23 @@ def test_holds_at_most_its_size_dropping_the_first_kept() -> None:
     assert kept.get("alice", 2) is None and kept.get("alice", 3) is not None
     kept.keep([snapshot(3)])  # again: no duplicate, no eviction
     assert len(kept) == 3 and kept.get("alice", 3) is not None
+
+
+def test_json_is_the_status_body_and_kept_only_with_the_job() -> None:
+    kept = SettledJobs(size=2)
+    kept.keep([snapshot(1), snapshot(2)])
+    text = kept.json(snapshot(1))
+    assert text == status_json(snapshot(1))
+    assert kept.json(snapshot(1)) is text  # kept beside it
+    running = snapshot(3, settled=False)
+    assert kept.json(running) == status_json(running)
+    assert kept.json(running) is not kept.json(running)  # it can change: never kept
+    assert kept.json(snapshot(4)) is not kept.json(snapshot(4))  # not kept: neither is its text
+    kept.forget([1])
+    assert kept.json(snapshot(1)) is not text
+    kept.keep([snapshot(1)])
+    again = kept.json(snapshot(1))
+    kept.keep([snapshot(5)])  # drops 2, the first kept
+    kept.keep([snapshot(6)])  # drops 1
+    assert kept.json(snapshot(1)) is not again
+    assert len(kept._json) == 0  # nothing left of the dropped ones

@@ -124,7 +124,7 @@ class ExecutorClient:
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                message = await read_message(reader)
+                message = await read_message(reader, self.settled.held)
                 if message is None:
                     break
                 # In the pipe's order, as they come: a notice that follows a

@@ -10,30 +10,28 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
 
-from worker.api import follow, parse, streaming
+from worker.api import follow, jobjson, parse, streaming
 from worker.api.executor_client import ExecutorClient, deadline_for
 from worker.api.follow import Feeds
 from worker.api.gate import Gate, Handler, check_local, reply_headers
+from worker.api.jobjson import status_body
 from worker.api.jobrefs import JobLookup
 from worker.api.output import OutputReader, job_header
 from worker.config import DEFAULT_KILL_GRACE
 from worker.errors import BadRequest
 from worker.protocol import (
     DeleteJobs,
-    Isolation,
     JobCreated,
     JobInfo,
     JobList,
     JobsDeleted,
     JobSnapshot,
     KillJob,
-    Limits,
     ListJobs,
     Ping,
     Pong,
     RunJob,
     StdinWritten,
-    Usage,
     WriteStdin,
 )
 
@@ -124,7 +122,8 @@ class JobRoutes:
             lambda rid: ListJobs(rid, user, wanted, most, before), JobList
         )
         following = None if reply.next_before is None else str(reply.next_before)
-        return json({"jobs": [status_body(job) for job in reply.jobs], "next_cursor": following})
+        settled = self._executor.settled
+        return jobjson.response(jobjson.list_json(map(settled.json, reply.jobs), following))
 
     async def status(self, request: Request, raw_id: str) -> HTTPResponse:
         """``?wait=true``: answered once the job has ended."""
@@ -133,7 +132,7 @@ class JobRoutes:
         if parse.flag(request.args.get("wait"), "wait") and not job.status.is_final:
             with streaming.response_timeout(request, follow.FOLLOW_TIMEOUT):
                 job = await self._jobs.final(user, job.id)
-        return json(status_body(job))
+        return jobjson.response(self._executor.settled.json(job))
 
     async def out(self, request: Request, raw_id: str) -> HTTPResponse | None:
         user = request.ctx.user
@@ -252,48 +251,3 @@ class JobRoutes:
         user = request.ctx.user
         reply = await self._executor.call(lambda rid: DeleteJobs(rid, user, None), JobsDeleted)
         return json({"deleted": list(reply.deleted)})
-
-
-def status_body(job: JobSnapshot) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": job.status.value,
-        "exit_code": job.exit_code,
-        "signal": job.signal,
-        "reason": job.reason,
-        "pid": job.pid,
-        "command": job.command,
-        "args": list(job.args),
-        "started_at": job.started_at,
-        "ended_at": job.ended_at,
-        "isolation": None if job.isolation is None else isolation_body(job.isolation),
-        "limits": None if job.limits is None else limits_body(job.limits),
-        "unapplied_limits": dict(job.unapplied),
-        "usage": None if job.usage is None else usage_body(job.usage),
-        "name": job.name,
-        "error": job.error,  # why it could not start, if it could not
-    }
-
-
-def limits_body(limits: Limits) -> dict[str, Any]:
-    names = ("memory", "cpus", "pids", "io_read_bps", "io_write_bps", "io_weight")
-    return {name: value for name in names if (value := getattr(limits, name)) is not None}
-
-
-def usage_body(usage: Usage) -> dict[str, Any]:
-    return {
-        "cpu_seconds": usage.cpu_seconds,
-        "memory_peak": usage.memory_peak,
-        "pids_peak": usage.pids_peak,
-    }
-
-
-def isolation_body(isolation: Isolation) -> dict[str, Any]:
-    return {
-        "uid": isolation.uid,
-        "gid": isolation.gid,
-        "pid_namespace": isolation.pid_namespace,
-        "mount_namespace": isolation.mount_namespace,
-        "network": isolation.network,
-        "cgroup": isolation.cgroup,
-    }

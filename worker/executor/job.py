@@ -116,6 +116,9 @@ class Job:
     # Resolved (and replaced) whenever output arrives or the job ends, so
     # followers wait for news without polling.
     _news: asyncio.Future[None] | None = None
+    # Its snapshot once settled: nothing in it can change any more, and a
+    # page of a list asks for it again and again.
+    _settled: JobSnapshot | None = None
 
     main_pid: int | None = None  # the job's main process, as this host sees it
 
@@ -202,7 +205,9 @@ class Job:
     def snapshot(self, usage: bool = True) -> JobSnapshot:
         """The job now; ``usage`` false spares reading a running job's
         counters (a page of a list wants none)."""
-        return JobSnapshot(
+        if self._settled is not None:
+            return self._settled
+        snapshot = JobSnapshot(
             id=self.id,
             owner=self.owner,
             status=self.status,
@@ -222,6 +227,9 @@ class Job:
             error=self.start_error,
             settled=self.status.is_final and self.controls is None,
         )
+        if snapshot.settled:
+            self._settled = snapshot
+        return snapshot
 
     def _live_usage(self) -> Usage | None:
         return self.controls.usage() if self.controls is not None else None
