@@ -30,15 +30,6 @@ sys.stdin.read()
 """
 
 
-@pytest.fixture
-def tree() -> Iterator[CgroupTree]:
-    found, why = CgroupTree.detect()
-    if found is None:
-        pytest.skip(f"no usable cgroup v2 here: {why}")
-    yield found
-    found.remove()
-
-
 def _sleeper_in(cgroup: JobCgroup) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(["sleep", "300"], start_new_session=True)
     (cgroup.path / "cgroup.procs").write_text(str(process.pid))

@@ -6,22 +6,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from worker.executor.cgroups import CgroupTree
 from worker.executor.changes import changed
-
-
-@pytest.fixture
-def tree() -> Iterator[CgroupTree]:
-    found, why = CgroupTree.detect()
-    if found is None:
-        pytest.skip(f"no usable cgroup v2 here: {why}")
-    yield found
-    found.remove()
 
 
 def test_the_last_process_leaving_ends_the_wait_at_once(tree: CgroupTree) -> None:
