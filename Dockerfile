@@ -37,7 +37,10 @@ ENV PATH=/opt/worker/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
     LANG=C.UTF-8
 
 # .dockerignore lets only the package, its demo material, its metadata and
-# wheels/ through.
+# wheels/ through. Jobs start through the compiled spawner where pip finds a
+# C compiler (a base image with one, or wheels made on a host with one: it is
+# static, so it runs here), else through the slower Python one; the start-up
+# line says which.
 COPY . /src
 RUN set -eu; \
     python3 -m venv /opt/worker; \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
@@ -66,21 +67,22 @@ def jobs_started(bench: Bench) -> Figure:
         f"{RUN_PROCESSES} client processes x {per_process} connections, {WINDOW:g} s windows "
         f"(201 replies, none failed to start), median of {runs}; baseline: one process, "
         "Popen(/bin/true, stdin/stdout pipes, stderr=STDOUT, start_new_session=True), "
-        "reaped in batches of 64"
+        f"reaped in batches of 64; {bench.startup.rsplit('; ', 1)[-1]}"
     )
     return figure
 
 
 def isolated_jobs_started(bench: Bench) -> Figure:
     """Job starts with isolation on (a uid per user, PID and mount
-    namespaces), against a Python loop isolating each job by the same means;
-    the same with namespaces off beside it, and what each step costs."""
+    namespaces), against a loop starting each job through the same spawner
+    with the same isolation; the same with namespaces off beside it, and
+    what each step costs."""
     figure = Figure(
         "isolated_jobs_per_s",
         f"jobs started/s with isolation on, POST /jobs/run of /bin/true, {RUN_CLIENTS} clients",
         "jobs/s",
         Target("ratio>=", 0.5),
-        baseline_name="Python loop, same isolation",
+        baseline_name="loop through the same spawner, same isolation",
     )
     if "PID and mount namespaces" not in bench.startup:
         figure.error = f"isolation is not on here: {bench.startup}"
@@ -292,6 +294,7 @@ def memory_per_job(bench: Bench) -> Figure:
     )
     request = post_request("/jobs/run", _run_body("sleep", "600"))
     api_growth: list[float] = []
+    inits: list[float] = []
     rss: list[dict[str, float]] = []
 
     def one_run() -> float:
@@ -309,14 +312,29 @@ def memory_per_job(bench: Bench) -> Figure:
             time.sleep(0.5)
             after, api_after = executor.memory_info().rss, api.memory_info().rss
             api_growth.append((api_after - api_before) / MEMORY_JOBS / 1024)
+            inits.append(_init_uss_kib(executor))
             rss.append({"before_mib": before / MiB, "after_mib": after / MiB})
             return (after - before) / MEMORY_JOBS / 1024
 
     figure.worker_runs = [one_run() for _ in range(bench.runs)]
     figure.extra["api_rss_growth_kib_per_job"] = api_growth
+    figure.extra["init_uss_kib"] = inits
     figure.extra["executor_rss"] = rss
     figure.note = (
         f"executor RSS (psutil) after minus before {MEMORY_JOBS:,} `sleep 600` jobs, a fresh "
-        f"server per run; the API process grew {statistics.median(api_growth):.1f} KiB/job"
+        f"server per run; the API process grew {statistics.median(api_growth):.1f} KiB/job; "
+        f"each job's init (PID 1 of its namespace) had {statistics.median(inits):.0f} KiB "
+        "of its own (USS, median)"
     )
     return figure
+
+
+def _init_uss_kib(executor: psutil.Process) -> float:
+    """The median memory of its own (USS) of the jobs' inits; 0 without
+    PID namespaces (no inits)."""
+    own = []
+    for child in executor.children():
+        with contextlib.suppress(psutil.Error):
+            if child.name() == "worker-init":
+                own.append(child.memory_full_info().uss / 1024)
+    return statistics.median(own) if own else 0.0

@@ -44,7 +44,7 @@ T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 # What the Dockerfile's build context needs from the repository.
-CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
+CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "setup.py", "README.md")
 CONTEXT_DIRS = ("worker", "certs")
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -475,7 +475,7 @@ def python311() -> str:
 
 
 def _copy_sources(dest: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "worker-spawn")
     for name in CONTEXT_FILES:
         shutil.copy2(REPO / name, dest / name)
     for name in CONTEXT_DIRS:

@@ -31,6 +31,7 @@ from tests.integration.dockerhost import (
     provision,
     until,
 )
+from worker.executor.launcher import native_spawner
 
 # The first run of a fresh machine installs packages and debootstraps the base
 # image inside the first test's setup; pytest's usual 120 s cannot cover that.
@@ -253,6 +254,10 @@ def test_serve_is_pid_1_and_says_what_isolation_it_has(container: Container) -> 
     # namespaces, and it says so rather than pretend.
     line = next(line for line in container.logs().splitlines() if "listening on" in line)
     assert "jobs: a uid per user" in line and "no PID and mount namespaces" in line, line
+    # The wheels were made here, so the image has a compiled spawner where
+    # this checkout's install does (it is static: the image's libc is moot).
+    compiled = native_spawner() is not None
+    assert line.endswith("jobs started by the compiled spawner") == compiled, line
 
 
 def test_run_then_out(container: Container) -> None:

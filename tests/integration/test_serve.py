@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import alive
 from tests.integration.conftest import Server, start_server, stop_server
+from worker.executor.launcher import native_spawner
 
 
 def _job_pids(server: Server, count: int) -> list[int]:
@@ -65,6 +66,9 @@ def test_start_up_line_says_where_it_listens_and_how_jobs_run(server: Server) ->
     users = "a uid per user" if os.geteuid() == 0 else "the server's own uid (single-tenant)"
     assert jobs.startswith(users), jobs
     assert "cgroup" in jobs  # how their processes are tracked
+    compiled = native_spawner() is not None  # the same package as the server's
+    said = "by the compiled spawner" if compiled else "(slower: none was compiled at install)"
+    assert jobs.endswith(said), jobs
     # And it answers there.
     assert server.request("GET", "/jobs/1/status", user=None).status == 401
 

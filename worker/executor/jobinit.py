@@ -230,6 +230,9 @@ def _run_init(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> 
     """PID 1 of the job's namespace. It lives as long as the job, so it does
     as little as it can (every page it writes is a page of its own): it
     waits for signals rather than handling them, as tini does."""
+    # A session of its own: a terminal's signals to the server's group
+    # (Ctrl-C, Ctrl-Z) are not passed on to the job.
+    os.setsid()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_NAME, b"worker-init", 0, 0, 0)
     # If the executor dies, so does the namespace (the kernel kills the rest).
@@ -237,7 +240,7 @@ def _run_init(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> 
     every = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
     signal.pthread_sigmask(signal.SIG_BLOCK, every)
     errors_r, errors_w = os.pipe2(os.O_CLOEXEC)
-    main, pidfd = clone.clone3(0)  # a plain fork, without Python's fork hooks
+    main, pidfd = _plain_fork()
     if main == 0:
         os.close(errors_r)
         try:
@@ -255,6 +258,7 @@ def _run_init(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> 
     while chunk := _read(errors_r):
         said += chunk
     os.close(errors_r)
+    _close_all_but(report_fd)  # the spawner's socket, say: only the job's are kept
     _report(report_fd, said.decode().strip() if said else "S")
     while True:
         received = signal.sigwaitinfo(every)
@@ -273,6 +277,16 @@ def _run_init(launch: Launch, stdin_fd: int, output_fd: int, report_fd: int) -> 
                 break
             if pid == main:
                 _report(report_fd, f"X{status}")
+
+
+def _plain_fork() -> tuple[int, int]:
+    """A fork without Python's fork hooks, as clone.clone3 gives."""
+    try:
+        return clone.clone3(0)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:  # else clone3 is filtered here
+            raise
+    return clone.clone_legacy(0)
 
 
 def _close_all_but(keep: int) -> None:

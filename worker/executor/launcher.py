@@ -1,22 +1,48 @@
-"""The executor's side of the spawner (see spawner.py): requests a job
-process and awaits its PID."""
+"""The executor's side of the spawner: requests a job process and awaits
+its PID. The spawner is the compiled one (spawn.c, built at install as
+``worker-spawn`` beside it) where it exists, else spawner.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
+import logging
 import os
-import pickle
 import socket
 import struct
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from worker.executor.jobinit import Launch
-from worker.executor.spawner import MAX_MESSAGE, decode_reply, fds_of
+from worker.executor.spawnwire import (
+    MAX_MESSAGE,
+    decode_reply,
+    encode_launch,
+    fds_of,
+    memfd_marker,
+)
+from worker.linux import JOB_OOM_SCORE_ADJ, SERVER_OOM_SCORE_ADJ
+
+log = logging.getLogger("worker.executor")
+
+NATIVE = Path(__file__).with_name("worker-spawn")
+
+
+def native_spawner() -> Path | None:
+    """The compiled spawner, if it was built (and can run) here."""
+    return NATIVE if os.access(NATIVE, os.X_OK) else None
+
+
+def spawner_command(fd: int, native: bool = True) -> tuple[list[str], bool]:
+    """How to start a spawner that serves the socket ``fd``, and whether it
+    is the compiled one (if ``native`` and built), not the Python one."""
+    helper = native_spawner() if native else None
+    if helper is None:
+        return [sys.executable, "-m", "worker.executor.spawner", str(fd)], False
+    return [str(helper), str(fd), str(JOB_OOM_SCORE_ADJ), str(SERVER_OOM_SCORE_ADJ)], True
 
 
 class SpawnerGone(OSError):
@@ -24,8 +50,9 @@ class SpawnerGone(OSError):
 
 
 class Spawner:
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket, native: bool) -> None:
         self.process = process
+        self.native = native
         self._sock = sock
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[tuple[int, int]]] = {}
@@ -33,51 +60,56 @@ class Spawner:
         self._loop.add_reader(sock.fileno(), self._on_reply)
 
     @classmethod
-    def start(cls) -> Spawner:
-        """Start the spawner as our child (so that its clones are too)."""
+    def start(cls, native: bool = True) -> Spawner:
+        """Start the spawner as our child (so that its clones are too): the
+        compiled one if ``native`` and it exists, else the Python one."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv, compiled = spawner_command(theirs.fileno(), native)
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker.executor.spawner", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
+            argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True
         )
         theirs.close()
         ours.setblocking(False)
-        return cls(process, ours)
+        return cls(process, ours, compiled)
+
+    def describe(self) -> str:
+        if self.native:
+            return "jobs started by the compiled spawner"
+        return "jobs started by the Python spawner (slower: none was compiled at install)"
 
     async def launch(
         self, launch: Launch, fds: Sequence[int], cgroup_fd: int | None
     ) -> tuple[int, int]:
         """``(pid, pidfd)`` of the new job process. ``fds``: its stdin,
         output and report pipe ends (ours stay open: close them after)."""
-        request_id = next(self._ids)
-        payload = pickle.dumps((request_id, dataclasses.astuple(launch)), protocol=5)
-        sent = [*fds, cgroup_fd if cgroup_fd is not None else os.open(os.devnull, os.O_RDONLY)]
-        memfd = None
-        if len(payload) > MAX_MESSAGE:
-            memfd = os.memfd_create("launch", os.MFD_CLOEXEC)
-            os.write(memfd, payload)
-            payload, sent = b"memfd", [*sent, memfd]
+        request_id = next(self._ids) & 0x7FFFFFFF  # a 32-bit field each side reads signed
+        payload = encode_launch(request_id, launch)
+        ours: list[int] = []  # opened here, closed here
         future = self._loop.create_future()
         self._waiting[request_id] = future
         try:
+            if cgroup_fd is None:
+                ours.append(cgroup_fd := os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            sent = [*fds, cgroup_fd]
+            if len(payload) > MAX_MESSAGE:
+                ours.append(memfd := os.memfd_create("launch", os.MFD_CLOEXEC))
+                os.write(memfd, payload)
+                payload, sent = memfd_marker(request_id), [*sent, memfd]
             rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(sent)}i", *sent))]
             try:
-                self._sock.sendmsg([payload], rights)
-            except BlockingIOError:
-                await self._writable()
-                self._sock.sendmsg([payload], rights)
-            except (BrokenPipeError, ConnectionError) as exc:
+                try:
+                    self._sock.sendmsg([payload], rights)
+                except BlockingIOError:
+                    await self._writable()
+                    self._sock.sendmsg([payload], rights)
+            except (BrokenPipeError, ConnectionError, BlockingIOError) as exc:
                 raise SpawnerGone(exc.errno, "the spawner process is gone") from exc
             pid, pidfd = await future
             return pid, pidfd
         finally:
             self._waiting.pop(request_id, None)
-            if cgroup_fd is None:
-                os.close(sent[3])
-            if memfd is not None:
-                os.close(memfd)
+            for fd in ours:
+                os.close(fd)
 
     async def _writable(self) -> None:
         ready = self._loop.create_future()
@@ -91,7 +123,7 @@ class Spawner:
         while True:
             try:
                 data, ancillary, _, _ = self._sock.recvmsg(
-                    256, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC
+                    1024, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC
                 )
             except BlockingIOError:
                 return
@@ -106,6 +138,8 @@ class Spawner:
             if future is None or future.done():
                 for fd in pidfds:
                     os.close(fd)
+                if pid < 0:  # a refusal of a request it could not even read
+                    log.error("the spawner refused request %d: %s", request_id, message)
             elif pid > 0 and pidfds:
                 future.set_result((pid, pidfds[0]))
             else:

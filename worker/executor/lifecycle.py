@@ -20,17 +20,17 @@ import psutil
 from worker.config import ExecutorConfig
 from worker.executor import reports
 from worker.executor.budget import OutputBudget
-from worker.executor.cgroups import CgroupTree, JobCgroup
+from worker.executor.cgroups import CgroupTree
 from worker.executor.controllers import Controllers
 from worker.executor.exits import ChildReaper
 from worker.executor.identity import Identities
 from worker.executor.interned import interned
 from worker.executor.isolation import HostIsolation
 from worker.executor.job import Job, Leader, now_iso
+from worker.executor.jobcgroups import CgroupThread, Made
 from worker.executor.jobinit import Launch
 from worker.executor.killer import KILL_SETTLE, KillTarget, MembersUnknown, alive, kill_all
 from worker.executor.launcher import Spawner
-from worker.executor.limits import given
 from worker.executor.pump import OutputPump
 from worker.executor.stdin import StdinPipe
 from worker.executor.targets import (
@@ -77,6 +77,7 @@ class Lifecycle:
         self._host = host
         self.cgroups = cgroups
         self.controllers = controllers
+        self._cgroups = CgroupThread(cgroups, controllers)
         self._budget = budget
         self._reaper = ChildReaper(self._loop, adopt_orphans=adopt_orphans)
         self._pump = OutputPump(self._loop, budget)
@@ -97,11 +98,10 @@ class Lifecycle:
         cwd = request.cwd if request.cwd is not None else str(identity.home)
         opened: list[int] = []
         try:
+            made = await self._make_cgroups(job, limits, cwd, opened)
             stdin_r, stdin_w = _pipe(opened)
             out_r, out_w = _pipe(opened)
             report_r, report_w = _pipe(opened)
-            cgroup_fd = self._open_cgroup(job, opened)
-            join = self._limit(job, limits, cwd)
             launch = Launch(
                 argv=(os.fsencode(job.command), *map(os.fsencode, job.args)),
                 env=tuple(self._environment(job, request, identity.home, identity.login).items()),
@@ -111,18 +111,16 @@ class Lifecycle:
                 pid_namespace=namespaces,
                 mount_namespace=namespaces,
                 network_none=network == "none",
-                join=join,
+                join=made.join,
             )
-            pid, pidfd = await self._spawner.launch(launch, [stdin_r, out_w, report_w], cgroup_fd)
+            pid, pidfd = await self._spawner.launch(launch, [stdin_r, out_w, report_w], made.fd)
         except OSError as exc:
             for fd in opened:
                 os.close(fd)
             self._drop_cgroup(job)
             raise LaunchFailed(f"{job.command}: cannot start: {exc.strerror or exc}") from exc
-        for fd in (stdin_r, out_w, report_w):
+        for fd in (stdin_r, out_w, report_w, *(() if made.fd is None else (made.fd,))):
             os.close(fd)
-        if cgroup_fd is not None:
-            os.close(cgroup_fd)
         job.leader = Leader(pid, pidfd, init=launch.init)
         job.isolation = interned(
             Isolation(
@@ -157,6 +155,13 @@ class Lifecycle:
         elif job.leader.returncode is not None:
             self._ended(job, leftovers=job.leader.leftovers)
 
+    async def _make_cgroups(self, job: Job, limits: Limits, cwd: str, opened: list[int]) -> Made:
+        made = await self._cgroups.make(job.id, limits, cwd)
+        job.cgroup, job.controls = made.cgroup, made.controls
+        job.limits, job.unapplied = interned(made.limits), interned(made.unapplied)
+        opened += () if made.fd is None else (made.fd,)
+        return made
+
     def _gone_if_reaped(self, job: Job) -> None:
         """After a launch whose leader was reaped meanwhile (its reaping
         left the rest to the launch): with nothing of the job left, and no
@@ -166,19 +171,6 @@ class Lifecycle:
             return
         if job.kill_task is None and job.cleanup is None:
             self._drop_cgroup(job)
-
-    def _limit(self, job: Job, limits: Limits, cwd: str) -> tuple[bytes, ...]:
-        """Write the job's limits to its cgroups; the v1 ones it joins."""
-        if self.controllers is None:
-            why = "no cgroups here (or --no-cgroups)"
-            job.limits = interned(Limits())
-            job.unapplied = interned(tuple((name, why) for name in given(limits)))
-            return ()
-        job.controls = self.controllers.job(job.id, job.cgroup, limits)
-        applied, refused = job.controls.apply(limits, cwd)
-        job.limits = interned(applied)
-        job.unapplied = interned(tuple(sorted(refused.items())))
-        return job.controls.join
 
     def _environment(
         self, job: Job, request: RunJob, home: object, login: str
@@ -195,45 +187,14 @@ class Lifecycle:
         environment[JOB_ID_VARIABLE.encode()] = str(job.id).encode()
         return environment
 
-    def _open_cgroup(self, job: Job, opened: list[int]) -> int | None:
-        if self.cgroups is None:
-            return None
-        try:
-            job.cgroup = self._job_cgroup(job.id)
-            fd = os.open(job.cgroup.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise OSError(exc.errno, f"no cgroup: {exc.strerror}") from exc
-        opened.append(fd)
-        return fd
-
-    def _job_cgroup(self, job_id: int) -> JobCgroup:
-        assert self.cgroups is not None
-        try:
-            return self.cgroups.create(job_id)
-        except FileNotFoundError:
-            pass
-        # Our tree is gone: removed by hand or by something that did not
-        # check its lock. Its jobs had ended (a cgroup with processes cannot
-        # be removed); make a new one rather than fail every job from now on.
-        vanished = self.cgroups.base
-        self.cgroups.recreate()
-        log.error(
-            "this server's cgroup %s vanished (removed from outside); new jobs go to %s",
-            vanished,
-            self.cgroups.base,
-        )
-        return self.cgroups.create(job_id)
-
     def _drop_cgroup(self, job: Job) -> None:
         """Every process of the job is gone: read what it used, and remove
         its cgroups."""
         if job.controls is not None:
             job.final_usage = job.controls.usage()
-            job.controls.remove()
-            job.controls = None
-        if job.cgroup is not None:
-            job.cgroup.remove()
-            job.cgroup = None
+        if job.controls is not None or job.cgroup is not None:
+            self._cgroups.remove(job.controls, job.cgroup)
+            job.controls = job.cgroup = None
         if job.leader is not None:
             job.leader.gone = True
         job.retire()
@@ -393,9 +354,11 @@ class Lifecycle:
 
     async def settle(self) -> None:
         await asyncio.gather(*self._cleanups, return_exceptions=True)
+        await self._cgroups.idle()
 
     def stop(self) -> None:
         self._reaper.close()
+        self._cgroups.close()
 
 
 def _pipe(opened: list[int]) -> tuple[int, int]:

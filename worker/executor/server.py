@@ -178,7 +178,7 @@ async def _executor(
         controllers=controllers,
     )
     limits = controllers.describe() if controllers else "limits: none (--no-cgroups)"
-    return executor, f"{host.describe(tracking)}; {limits}"
+    return executor, f"{host.describe(tracking)}; {limits}; {spawner.describe()}"
 
 
 def _notifier(outbox: Outbox) -> Callable[[tuple[int, ...]], None]:

@@ -1,4 +1,6 @@
-"""The spawner: a small process the executor keeps to clone its jobs.
+"""The spawner: a small process the executor keeps to clone its jobs, in
+Python. The compiled one (spawn.c) does the same several times cheaper;
+this one serves where it could not be built (no C compiler at install).
 
 Cloning the executor itself would copy its page tables (all the output it
 holds) for every job and run the child's setup in a copy of all of it; a
@@ -6,10 +8,9 @@ clone of this small process costs the same whatever the executor holds.
 Children are cloned with ``CLONE_PARENT``: they are the executor's, which
 reaps them and gets their exit status; the spawner only makes them.
 
-The executor (through launcher.py) sends one request per job on a SOCK_SEQPACKET socket: the
-``Launch`` as a tuple of plain values (an unpickler that accepts no class at
-all reads it) and, as SCM_RIGHTS, the job's stdin and output pipe ends, its
-report pipe and its cgroup directory. The reply is the PID, with a pidfd.
+The executor (through launcher.py) sends one request per job on a
+SOCK_SEQPACKET socket (spawnwire.py: the ``Launch`` and, as SCM_RIGHTS, the
+job's pipe ends and cgroup directory); the reply is the PID, with a pidfd.
 """
 
 from __future__ import annotations
@@ -19,51 +20,18 @@ import ctypes
 import dataclasses
 import errno
 import gc
-import io
 import os
-import pickle
 import signal
 import socket
-import struct
 import sys
-from typing import Any
 
-from worker.executor import clone, jobinit
+from worker.executor import clone, jobinit, spawnwire
 from worker.executor.jobinit import Launch
 from worker.linux import SERVER_OOM_SCORE_ADJ, oom_score_adj
 
 _MAX_FDS = 8
-MAX_MESSAGE = 1 << 16  # larger requests travel in a memfd
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> type:
-        raise pickle.UnpicklingError(f"refusing {module}.{name}")
-
-
-def _loads(data: bytes) -> object:
-    return _PlainUnpickler(io.BytesIO(data)).load()
-
-
-def decode_reply(data: bytes) -> tuple[int, int, str]:
-    value: Any = _loads(data)
-    return int(value[0]), int(value[1]), str(value[2])
-
-
-def fds_of(raw: bytes) -> list[int]:
-    """The descriptors of one SCM_RIGHTS message."""
-    usable = len(raw) - len(raw) % 4
-    return list(struct.unpack(f"{usable // 4}i", raw[:usable]))
-
-
-def _request(data: bytes) -> tuple[int, Launch]:
-    value: Any = _loads(data)
-    return int(value[0]), Launch(*value[1])
-
-
-# --- the spawner's side -----------------------------------------------------
 
 
 def main(fd: int) -> None:
@@ -80,16 +48,18 @@ def main(fd: int) -> None:
     gc.freeze()
     while True:
         data, ancillary, _, _ = sock.recvmsg(
-            MAX_MESSAGE, socket.CMSG_SPACE(4 * _MAX_FDS), socket.MSG_CMSG_CLOEXEC
+            spawnwire.MAX_MESSAGE, socket.CMSG_SPACE(4 * _MAX_FDS), socket.MSG_CMSG_CLOEXEC
         )
         if not data:
             return
-        fds = [fd for _, _, raw in ancillary for fd in fds_of(raw)]
+        fds = [fd for _, _, raw in ancillary for fd in spawnwire.fds_of(raw)]
         reply, pidfd = _serve(data, fds)
         rights = (
-            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", pidfd))] if pidfd >= 0 else []
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, pidfd.to_bytes(4, sys.byteorder))]
+            if pidfd >= 0
+            else []
         )
-        sock.sendmsg([pickle.dumps(reply, protocol=5)], rights)
+        sock.sendmsg([spawnwire.encode_reply(*reply)], rights)
         if pidfd >= 0:
             os.close(pidfd)
 
@@ -97,11 +67,12 @@ def main(fd: int) -> None:
 def _serve(data: bytes, fds: list[int]) -> tuple[tuple[int, int, str], int]:
     request_id = 0
     try:
-        if data == b"memfd":
-            memfd = fds.pop()
+        request_id = spawnwire.request_id_of(data)  # for a refusal's reply
+        if (in_memfd := spawnwire.memfd_request(data)) is not None:
+            request_id, memfd = in_memfd, fds.pop()
             data = os.pread(memfd, os.fstat(memfd).st_size, 0)
             os.close(memfd)
-        request_id, launch = _request(data)
+        request_id, launch = spawnwire.decode_launch(data)
         stdin_fd, output_fd, report_fd, cgroup_fd = fds
         try:
             pid, pidfd, launch = _clone(launch, cgroup_fd)
