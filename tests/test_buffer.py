@@ -21,6 +21,7 @@ def blob(size: int, seed: int) -> bytes:
 # Mostly small writes (a job writing lines), some around and well over CHUNK.
 _sizes = st.one_of(
     st.integers(0, 300),
+    st.integers(CHUNK // 4 - 3, CHUNK // 4 + 3),  # kept as it came from here on
     st.integers(CHUNK - 3, CHUNK + 3),
     st.integers(0, 3 * CHUNK),
 )
@@ -99,6 +100,17 @@ def test_big_append_after_small_one() -> None:
     assert buffer.size == len(expected)
     assert buffer.read(0, len(expected) + 1)[1] == expected
     assert buffer.read(2, 2 * CHUNK)[1] == expected[2 : 2 + 2 * CHUNK]
+
+
+def test_a_read_of_a_quarter_chunk_or_more_is_kept_as_it_came() -> None:
+    # A pipe read of a job writing fast: copying it again would cost as much
+    # as reading it.
+    buffer = OutputBuffer()
+    buffer.append(b"small")
+    piece = blob(CHUNK // 4, 9)
+    buffer.append(piece)
+    assert buffer.read(5, len(piece))[1] is piece
+    assert buffer.read(0, 5)[1] == b"small"
 
 
 def test_empty_buffer() -> None:

@@ -58,7 +58,10 @@ class OutputBuffer:
         return self.size - self.start
 
     def append(self, data: bytes) -> None:
-        if not self._tail and len(data) >= self._chunk:
+        if len(data) >= self._chunk // 4:  # kept as it came, not copied again
+            if self._tail:
+                self._seal(bytes(self._tail))
+                self._tail = b""
             self._seal(data)
         elif not self._tail:
             self._tail = bytearray(data)
