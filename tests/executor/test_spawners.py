@@ -11,6 +11,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +59,16 @@ def run(
     stdin: bytes = b"",
     cgroup: Path | None = None,
     then: object = None,
+    no_clone3: bool = False,
 ) -> Ran:
-    """Start ``launch`` through a fresh spawner, feed it ``stdin``, and
-    collect all it wrote, all it reported and its exit status (ours to reap:
-    the spawner's clones are its parent's, here this process's)."""
+    """Start ``launch`` through a fresh spawner (with ``no_clone3``, one
+    where clone3 fails as a container runtime's seccomp profile can make
+    it), feed it ``stdin``, and collect all it wrote, all it reported and
+    its exit status (ours to reap: the spawner's clones are its parent's,
+    here this process's)."""
 
     async def start() -> tuple[int, int]:
-        spawner = Spawner.start(native)
+        spawner = _without_clone3(native) if no_clone3 else Spawner.start(native)
         assert spawner.native is native
         cgroup_fd = None if cgroup is None else os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -94,6 +98,36 @@ def run(
     os.close(report_r)
     _, status = os.waitpid(pid, 0)
     return Ran(output, report, status)
+
+
+# Installs a seccomp filter that fails clone3 with ENOSYS, checks that it
+# does, and becomes the spawner.
+NO_CLONE3 = """
+import ctypes, errno, os, struct, sys
+code = [(0x20, 0, 0, 0), (0x15, 0, 1, 435), (0x06, 0, 0, 0x00050000 | errno.ENOSYS),
+        (0x06, 0, 0, 0x7FFF0000)]
+program = b"".join(struct.pack("HBBI", *op) for op in code)
+buffer = ctypes.create_string_buffer(program)
+fprog = struct.pack("HxxxxxxP", len(code), ctypes.addressof(buffer))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0, ctypes.get_errno()
+assert libc.syscall(435, None, 0) == -1 and ctypes.get_errno() == errno.ENOSYS
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def _without_clone3(native: bool) -> Spawner:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    argv, compiled = spawner_command(theirs.fileno(), native)
+    process = subprocess.Popen(
+        [sys.executable, "-c", NO_CLONE3, *argv],
+        pass_fds=(theirs.fileno(),),
+        stdin=subprocess.DEVNULL,
+    )
+    theirs.close()
+    ours.setblocking(False)
+    return Spawner(process, ours, compiled)
 
 
 def sh(script: str, **how: object) -> Launch:
@@ -173,6 +207,17 @@ def test_under_its_init_it_sees_its_own_pids_proc_and_tmp(native: bool) -> None:
 
 
 @pytest.mark.skipif(not ROOT, reason="namespaces need root")
+def test_under_its_init_where_clone3_is_refused(native: bool, cgroup: Path) -> None:
+    launch = sh("echo $$; cat /proc/self/cgroup", pid_namespace=True, mount_namespace=True)
+    ran = run(native, launch, cgroup=cgroup, no_clone3=True)
+    mount = v2_mount()
+    assert mount is not None
+    pid, *cgroups = ran.output.decode().splitlines()
+    assert (pid, ran.report) == ("2", "S\nX0\n")
+    assert f"0::/{cgroup.relative_to(mount)}" in cgroups
+
+
+@pytest.mark.skipif(not ROOT, reason="namespaces need root")
 def test_the_init_passes_a_signal_on_to_the_whole_job(native: bool) -> None:
     script = 'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 0.05; done'
 
@@ -195,10 +240,12 @@ def cgroup(tree: CgroupTree) -> Iterator[Path]:
     made.remove()
 
 
-@pytest.mark.parametrize("how", ["born in it", "joins it"])
+@pytest.mark.parametrize("how", ["born in it", "joins it", "joins it: clone3 refused"])
 def test_the_job_is_in_its_cgroup_before_it_runs(native: bool, cgroup: Path, how: str) -> None:
     if how == "born in it":
         ran = run(native, sh("cat /proc/self/cgroup"), cgroup=cgroup)
+    elif how == "joins it: clone3 refused":  # the spawner falls back to clone
+        ran = run(native, sh("cat /proc/self/cgroup"), cgroup=cgroup, no_clone3=True)
     else:
         launch = Launch(
             (b"cat", b"/proc/self/cgroup"),
