@@ -41,6 +41,8 @@ UNUSED = (
     "email",
     "asyncio",
     "ssl",  # the client speaks TLS through _ssl (worker/client/tls.py)
+    "socket",  # and connects through _socket (worker/client/http11.py)
+    "selectors",
 )
 
 # Parse, configure and make the client of each command, as `worker` would,

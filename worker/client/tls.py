@@ -12,8 +12,8 @@ tests/client/test_tls.py holds both to the same behaviour.
 
 from __future__ import annotations
 
+import _socket
 import _ssl
-import socket
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -51,10 +51,13 @@ class ClientContext:
             self._context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._context.load_verify_locations(ca_file)
 
-    def connect(self, sock: socket.socket, hostname: str) -> Stream:
+    def connect(self, sock: _socket.socket, hostname: str) -> Stream:
         """The TLS stream over a connected ``sock``, handshake done."""
         if not self._raw:
-            wrapped: Stream = self._context.wrap_socket(sock, server_hostname=hostname)
+            import socket  # ssl.py wraps only socket.py's sockets
+
+            whole = socket.socket(sock.family, sock.type, sock.proto, sock.detach())
+            wrapped: Stream = self._context.wrap_socket(whole, server_hostname=hostname)
             return wrapped
         if not hostname.isascii():
             hostname = hostname.encode("idna").decode("ascii")  # as ssl.py does
@@ -64,7 +67,7 @@ class ClientContext:
 
 
 class _TlsSocket:
-    def __init__(self, sock: socket.socket, tls: Any) -> None:
+    def __init__(self, sock: _socket.socket, tls: Any) -> None:
         self._sock = sock  # _ssl keeps only a weak reference to it
         self._tls = tls
 
