@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.executor import spawnwire
+from worker.executor import launcher, spawnwire
 from worker.executor.cgroups import CgroupTree, v2_mount
 from worker.executor.jobinit import Launch
 from worker.executor.launcher import Spawner, native_spawner, spawner_command
@@ -288,3 +288,13 @@ def test_a_malformed_request_is_refused_and_the_spawner_serves_on(native: bool) 
     finally:
         ours.close()  # it exits on EOF
         assert process.wait(30) == 0
+
+
+def test_a_checkout_never_borrows_a_spawner_built_from_other_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A checkout with no compiled spawner of its own may use an installed
+    # one only if it was compiled from the very same spawn.c.
+    (tmp_path / "spawn.c").write_bytes(launcher.NATIVE.with_name("spawn.c").read_bytes() + b"\n")
+    monkeypatch.setattr(launcher, "NATIVE", tmp_path / "worker-spawn")
+    assert launcher.native_spawner() is None

@@ -33,7 +33,29 @@ NATIVE = Path(__file__).with_name("worker-spawn")
 
 def native_spawner() -> Path | None:
     """The compiled spawner, if it was built (and can run) here."""
-    return NATIVE if os.access(NATIVE, os.X_OK) else None
+    return NATIVE if os.access(NATIVE, os.X_OK) else _installed_twin()
+
+
+def _installed_twin() -> Path | None:
+    """Run from a checkout with no compiled spawner of its own (as the
+    tests are, against the installed wheel): the installed package's, if it
+    was compiled from this very source."""
+    from importlib import metadata
+
+    try:
+        ours = NATIVE.with_name("spawn.c").read_bytes()
+    except OSError:
+        return None
+    # (The checkout's own metadata, a build's egg-info, may come first.)
+    for installed in metadata.distributions(name="worker"):
+        binary = Path(str(installed.locate_file("worker/executor/worker-spawn")))
+        source = Path(str(installed.locate_file("worker/executor/spawn.c")))
+        try:
+            if os.access(binary, os.X_OK) and source.read_bytes() == ours:
+                return binary
+        except OSError:
+            continue
+    return None
 
 
 def spawner_command(fd: int, native: bool = True) -> tuple[list[str], bool]:
