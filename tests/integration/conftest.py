@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from worker.client import Client
 
 CA = demo_file(DEMO_CA)
+
+# A run started in the background of a script (`tox &`) inherits SIGINT
+# ignored, and so would every CLI the tests start: the tests that press
+# Ctrl-C need it as a terminal has it. (A handler is not inherited: the
+# CLI starts with the default, and Python turns it into KeyboardInterrupt.)
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # Python for scripts that jobs run: the job's own (as root, jobs run as other
 # uids, which cannot reach an interpreter under /root, where pyenv keeps one).
 JOB_PYTHON = "python3"
