@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import stat
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pytest
 from worker.executor import launcher, spawnwire
 from worker.executor.cgroups import CgroupTree, v2_mount
 from worker.executor.jobinit import Launch
-from worker.executor.launcher import Spawner, native_spawner, spawner_command
+from worker.executor.launcher import Spawner, native_spawner, spawner_process
 
 ROOT = os.geteuid() == 0
 PATH = ((b"PATH", b"/usr/bin:/bin"),)
@@ -118,14 +117,7 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 
 def _without_clone3(native: bool) -> Spawner:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    argv, compiled = spawner_command(theirs.fileno(), native)
-    process = subprocess.Popen(
-        [sys.executable, "-c", NO_CLONE3, *argv],
-        pass_fds=(theirs.fileno(),),
-        stdin=subprocess.DEVNULL,
-    )
-    theirs.close()
+    process, ours, compiled = spawner_process(native, under=(sys.executable, "-c", NO_CLONE3))
     ours.setblocking(False)
     return Spawner(process, ours, compiled)
 
@@ -262,10 +254,7 @@ def test_the_job_is_in_its_cgroup_before_it_runs(native: bool, cgroup: Path, how
 
 
 def test_a_malformed_request_is_refused_and_the_spawner_serves_on(native: bool) -> None:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    argv, _ = spawner_command(theirs.fileno(), native)
-    process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
-    theirs.close()
+    process, ours, _ = spawner_process(native)
     try:
         ours.settimeout(30)
         null = os.open(os.devnull, os.O_RDONLY)

@@ -67,6 +67,21 @@ def spawner_command(fd: int, native: bool = True) -> tuple[list[str], bool]:
     return [str(helper), str(fd), str(JOB_OOM_SCORE_ADJ), str(SERVER_OOM_SCORE_ADJ)], True
 
 
+def spawner_process(
+    native: bool = True, under: Sequence[str] = ()
+) -> tuple[subprocess.Popen[bytes], socket.socket, bool]:
+    """A spawner process (run by the command ``under``, if given, which
+    must exec its arguments), our end of its socket (blocking), and whether
+    it is the compiled one."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with theirs:
+        argv, compiled = spawner_command(theirs.fileno(), native)
+        process = subprocess.Popen(
+            [*under, *argv], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True
+        )
+    return process, ours, compiled
+
+
 class SpawnerGone(OSError):
     """The spawner process is not there any more."""
 
@@ -85,12 +100,7 @@ class Spawner:
     def start(cls, native: bool = True) -> Spawner:
         """Start the spawner as our child (so that its clones are too): the
         compiled one if ``native`` and it exists, else the Python one."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv, compiled = spawner_command(theirs.fileno(), native)
-        process = subprocess.Popen(
-            argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True
-        )
-        theirs.close()
+        process, ours, compiled = spawner_process(native)
         ours.setblocking(False)
         return cls(process, ours, compiled)
 
