@@ -5,12 +5,14 @@ worker."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
 
 import psutil
 
+from bench.machine import busy_cpu_seconds
 from worker.linux import become_subreaper
 
 # sh and 99 sleeps: 100 processes in one new session.
@@ -37,10 +39,13 @@ def _close(process: subprocess.Popen[bytes]) -> None:
             pipe.close()
 
 
-def popen_rate(seconds: float) -> float:
+def popen_costs(seconds: float) -> tuple[float, float, float]:
     """Processes of /bin/true started per second by a Popen loop (reaped in
-    batches of 64, inside the time)."""
+    batches of 64, inside the time), and per process started the machine's
+    busy CPU time and the part of it that was the process's own (ms)."""
     started = 0
+    busy = busy_cpu_seconds()
+    own = _children_cpu()
     begin = time.perf_counter()
     while time.perf_counter() - begin < seconds:
         batch = [_popen(["/bin/true"]) for _ in range(BATCH)]
@@ -48,7 +53,14 @@ def popen_rate(seconds: float) -> float:
             process.wait()
             _close(process)
         started += len(batch)
-    return started / (time.perf_counter() - begin)
+    rate = started / (time.perf_counter() - begin)
+    per = 1000 / started
+    return rate, (busy_cpu_seconds() - busy) * per, (_children_cpu() - own) * per
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pipe_read_seconds(size: int, keep: bool = False) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import statistics
 import time
 
@@ -13,13 +14,14 @@ from bench.baselines import (
     TREE_SCRIPT,
     kill_tree_seconds,
     pipe_read_seconds,
-    popen_rate,
+    popen_costs,
     tree_ready,
 )
 from bench.context import Bench, alternate
 from bench.figures_api import check_replies
 from bench.httpload import LoadSpec, load, post_request
 from bench.isolation import isolated_rate, step_costs
+from bench.machine import busy_cpu_seconds
 from bench.procs import Https, run_isolated
 from bench.report import Figure, Target
 
@@ -36,6 +38,48 @@ def _run_body(command: str, *args: str) -> bytes:
     return json.dumps({"command": command, "args": list(args)}).encode()
 
 
+class StartCosts:
+    """The machine's busy CPU time per job started (ms): the worker's (every
+    process and the kernel's, the load clients' own time left out) and the
+    Popen loop's, with the part that was its /bin/true processes' own."""
+
+    def __init__(self) -> None:
+        self.worker: list[float] = []
+        self.baseline: list[float] = []
+        self.true: list[float] = []
+
+    def rate(self, specs: list[LoadSpec]) -> float:
+        """Jobs started per second by ``specs``' load, its cost noted."""
+        began: list[float] = []
+        result = load(specs, on_ready=lambda: began.append(busy_cpu_seconds()))
+        used = busy_cpu_seconds() - began[0] - result.cpu
+        check_replies(result, "run")
+        self.worker.append(1000 * used / max(1, result.statuses.get(201, 0)))
+        return result.ok / result.window
+
+    def popen_rate(self) -> float:
+        rate, machine, true = run_isolated(popen_costs, WINDOW)
+        self.baseline.append(machine)
+        self.true.append(true)
+        return rate
+
+    def note(self, baseline_rate: float, cores: int) -> str:
+        budget = 1000 * cores / (0.5 * baseline_rate)
+        return (
+            f"machine CPU per job: {statistics.median(self.worker):.2f} ms, against "
+            f"{statistics.median(self.baseline):.2f} ms in the Popen loop, "
+            f"{statistics.median(self.true):.2f} ms of which is /bin/true's own process; "
+            f"at 0.5x of the loop, {cores} cores leave at most {budget:.2f} ms per job"
+        )
+
+    def extra(self) -> dict[str, float]:
+        return {
+            "machine cpu ms per job": statistics.median(self.worker),
+            "baseline machine cpu ms per job": statistics.median(self.baseline),
+            "baseline /bin/true own cpu ms": statistics.median(self.true),
+        }
+
+
 def jobs_started(bench: Bench) -> Figure:
     figure = Figure(
         "jobs_per_s",
@@ -50,24 +94,25 @@ def jobs_started(bench: Bench) -> Figure:
     def failed() -> int:
         return len(bench.client.request("GET", "/jobs?status=failed").json()["jobs"])
 
+    costs = StartCosts()
+
     def worker() -> float:
         specs = [LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES
         failed_before = failed()
-        result = load(specs)
-        check_replies(result, "run")
+        rate = costs.rate(specs)
         if failed() != failed_before:  # 201, but the job could not start
             raise RuntimeError(f"{failed() - failed_before} jobs failed to start")
-        return result.ok / result.window
+        return rate
 
     runs = bench.runs_at_least(5)
-    figure.worker_runs, figure.baseline_runs = alternate(
-        runs, worker, lambda: run_isolated(popen_rate, WINDOW)
-    )
+    figure.worker_runs, figure.baseline_runs = alternate(runs, worker, costs.popen_rate)
+    figure.extra = costs.extra()
     figure.note = (
         f"{RUN_PROCESSES} client processes x {per_process} connections, {WINDOW:g} s windows "
         f"(201 replies, none failed to start), median of {runs}; baseline: one process, "
         "Popen(/bin/true, stdin/stdout pipes, stderr=STDOUT, start_new_session=True), "
-        f"reaped in batches of 64; {bench.startup.rsplit('; ', 1)[-1]}"
+        f"reaped in batches of 64; {bench.startup.rsplit('; ', 1)[-1]}; "
+        + costs.note(statistics.median(figure.baseline_runs), os.cpu_count() or 1)
     )
     return figure
 
@@ -136,19 +181,18 @@ def limited_jobs_started(bench: Bench) -> Figure:
         figure.error = f"limits not applied here: {state['unapplied_limits']}"
         return figure
 
-    def rate() -> float:
-        result = load([LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES)
-        check_replies(result, "run")
-        return result.ok / result.window
-
+    costs = StartCosts()
+    specs = [LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES
     runs = bench.runs_at_least(3)
     figure.worker_runs, figure.baseline_runs = alternate(
-        runs, rate, lambda: run_isolated(popen_rate, WINDOW)
+        runs, lambda: costs.rate(specs), costs.popen_rate
     )
+    figure.extra = costs.extra()
     where = bench.startup.split("limits: ")[-1]
     figure.note = (
         f"each job in its own cgroups with memory, cpu and pids set ({where}); "
-        f"median of {runs}; baseline as for jobs_per_s"
+        f"median of {runs}; baseline as for jobs_per_s; "
+        + costs.note(statistics.median(figure.baseline_runs), os.cpu_count() or 1)
     )
     return figure
 

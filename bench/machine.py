@@ -69,6 +69,12 @@ def _ticks() -> tuple[int, int]:
     return sum(fields[:8]) - idle, sum(fields[:8])
 
 
+def busy_cpu_seconds() -> float:
+    """CPU time all cores have spent busy since boot: every process's and the
+    kernel's, its threads' included (the machine's cost of what ran)."""
+    return _ticks()[0] / os.sysconf("SC_CLK_TCK")
+
+
 def busy_meanwhile(seconds: float = 1.0) -> float:
     """% of all cores busy while this process sleeps: others' load on the
     machine, which would skew every figure."""
