@@ -90,14 +90,16 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-def direct_children() -> list[int] | None:
-    """PIDs of this process's children, from /proc/self/task/*/children
-    (cheap: no scan of every process); None where the kernel lacks it."""
+def direct_children(pid: int | None = None) -> list[int] | None:
+    """PIDs of the children of process ``pid`` (this one by default), from
+    /proc/PID/task/*/children (cheap: no scan of every process); None where
+    the kernel lacks it or the process is gone."""
+    where = "self" if pid is None else str(pid)
     children: list[int] = []
     try:
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/children") as handle:
-                children.extend(int(pid) for pid in handle.read().split())
+        for task in os.listdir(f"/proc/{where}/task"):
+            with open(f"/proc/{where}/task/{task}/children") as handle:
+                children.extend(int(child) for child in handle.read().split())
     except OSError:
         return None
     return children

@@ -41,12 +41,20 @@ def pid_from_output(server: Server, job_id: int) -> int:
     return host_pid(server, job_id, int(server.output(job_id).split()[0]))
 
 
-@pytest.fixture(params=["cgroups", "sessions"], scope="module")
+TRACKING = {
+    "cgroups": [],
+    "namespaces": ["--no-cgroups"],
+    # As in a container, whose cgroup tree is read-only: sessions and descent.
+    "trees": ["--no-cgroups", "--no-namespaces"],
+}
+
+
+@pytest.fixture(params=list(TRACKING), scope="module")
 def tracked(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A server per way of tracking a job's processes."""
-    extra = ["--no-cgroups"] if request.param == "sessions" else []
+    extra = TRACKING[request.param]
     server = start_server(
         tmp_path_factory.mktemp(request.param), "--kill-grace", "1", "--rate-limit-ms", "0", *extra
     )
@@ -104,6 +112,23 @@ def test_no_zombies_after_many_short_and_double_forking_jobs(tracked: Server) ->
             break
         time.sleep(0.1)
     assert zombies == []
+
+
+def test_jobs_that_end_at_once_all_start_while_many_start_together(tracked: Server) -> None:
+    # A job can end, and be reaped as the executor reaps every child, before
+    # its launch has finished; it must still be a job that ran, not one that
+    # "could not start".
+    def run(_: int) -> int:
+        reply = tracked.request("POST", "/jobs/run", {"command": "true"})
+        assert reply.status == 201, reply.body
+        return int(reply.json()["id"])
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(run, range(320)))
+    ends = [tracked.wait_final(job_id) for job_id in ids]
+    failed = [(end["id"], end.get("error")) for end in ends if end["status"] != "completed"]
+    assert failed == []
+    assert all(end["exit_code"] == 0 for end in ends)
 
 
 def _status(process: psutil.Process) -> str:
@@ -195,5 +220,24 @@ def test_losing_the_supervisor_takes_everything_down(tmp_path: Path) -> None:
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(10)
         assert wait_gone([server.api_pid, server.executor_pid, job_pid]) == []
+    finally:
+        stop_server(server.process)
+
+
+def test_a_server_run_inside_a_job_never_counts_its_spawner_in_that_job(tmp_path: Path) -> None:
+    # A server started from inside a job inherits that job's WORKER_JOB_ID,
+    # and so does its spawner, a child of its executor as the orphans of its
+    # jobs are. Killing its own job 1 must not kill the spawner with it.
+    server = start_server(
+        tmp_path,
+        *("--kill-grace", "1", "--rate-limit-ms", "0", "--no-cgroups", "--no-namespaces"),
+        env={**os.environ, "WORKER_JOB_ID": "1"},
+    )
+    try:
+        job_id = server.run_job("sleep", "300")
+        assert job_id == 1
+        assert server.request("PUT", f"/jobs/{job_id}/kill").json()["status"] == "killed"
+        after = server.run_job("true")
+        assert server.wait_final(after)["status"] == "completed"
     finally:
         stop_server(server.process)

@@ -90,6 +90,12 @@ class ChildReaper:
             if callback is not None:
                 callback()
 
+    def reaped_unwatched(self, pid: int, pidfd: int) -> bool:
+        """Whether the child ``pid`` (the process behind ``pidfd``) has ended
+        and been reaped before anyone watched it: its PID may be another
+        process's by now."""
+        return pid in self._unclaimed and _exited(pidfd)
+
     def reaped(self, pid: int) -> int | None:
         """The wait status of ``pid`` if it was reaped before it was
         watched (once: it is forgotten then)."""

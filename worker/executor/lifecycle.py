@@ -210,10 +210,16 @@ class Lifecycle:
             spare = leader.pid if leader.init else None
             return CgroupTarget(job.cgroup, group, spare=spare, to_init=to_init)
         # Unreaped, so the PID is still the leader's: safe to pin down.
-        process = psutil.Process(leader.pid)
+        process = None if self._reaped_already(leader) else process_of(leader.pid)
         if to_init is not None:
             return NamespaceTarget(process, to_init)
-        return TreeTarget(job.id, process, self._adopted, group)
+        return TreeTarget(job.id, leader.pid, process, self._adopted, group)
+
+    def _reaped_already(self, leader: Leader) -> bool:
+        """Whether the leader ended so soon that it was reaped, among the
+        orphans, before its launch was through (its exit status is kept
+        for its reaping, which is due)."""
+        return leader.returncode is None and self._reaper.reaped_unwatched(leader.pid, leader.pidfd)
 
     # --- reports --------------------------------------------------------------
 
@@ -314,16 +320,21 @@ class Lifecycle:
         leader = job.leader
         if leader is None or leader.returncode is not None or leader.init:
             return None
+        if self._reaped_already(leader):
+            return None
         return leader.pid  # a new session: the leader's PID is the group ID
 
     def _adopted(self) -> list[psutil.Process]:
         """Processes this executor adopted (orphans of jobs), with their
-        descendants: its children that are not job leaders."""
+        descendants: its children that are neither job leaders nor the
+        spawner (whose environment is the server's, which may carry a job
+        ID: a server run inside a job)."""
+        ours = {*self._leaders, self._spawner.process.pid}
         pids = direct_children()
         if pids is None:
-            adopted = [p for p in children(self._me) if p.pid not in self._leaders]
+            adopted = [p for p in children(self._me) if p.pid not in ours]
         else:
-            adopted = [p for pid in pids if pid not in self._leaders if (p := process_of(pid))]
+            adopted = [p for pid in pids if pid not in ours if (p := process_of(pid))]
         found = list(adopted)
         for process in adopted:
             found.extend(children(process, recursive=True))

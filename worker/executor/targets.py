@@ -30,7 +30,7 @@ from worker.executor.killer import (
     protected_pids,
     signal_each,
 )
-from worker.linux import as_owner
+from worker.linux import as_owner, direct_children
 
 log = logging.getLogger("worker.executor")
 
@@ -165,12 +165,12 @@ class NamespaceTarget(KillTarget):
     a namespace whose init dies). Both through the init's pidfd, so never to
     a reused PID."""
 
-    def __init__(self, init: psutil.Process, to_init: ToInit) -> None:
-        self._init = init
+    def __init__(self, init: psutil.Process | None, to_init: ToInit) -> None:
+        self._init = init  # None: it has ended and been reaped already
         self._to_init = to_init
 
     def members(self) -> set[psutil.Process]:
-        if not alive(self._init):
+        if self._init is None or not alive(self._init):
             return set()
         return {self._init, *(p for p in children(self._init, recursive=True) if alive(p))}
 
@@ -191,13 +191,14 @@ class TreeTarget(KillTarget):
     def __init__(
         self,
         job_id: int,
-        leader: psutil.Process,
+        session: int,
+        leader: psutil.Process | None,
         candidates: Callable[[], list[psutil.Process]],
         group: Group,
     ) -> None:
         self._marker = str(job_id)
-        self._leader = leader
-        self._session = leader.pid  # a new session: the leader's PID is its ID
+        self._leader = leader  # None: it has ended and been reaped already
+        self._session = session  # a new session: the leader's PID is its ID
         self._candidates = candidates
         self._group = group
         self._known: set[psutil.Process] = set()
@@ -205,7 +206,7 @@ class TreeTarget(KillTarget):
 
     def members(self) -> set[psutil.Process]:
         found = {p for p in self._known if alive(p)}
-        if alive(self._leader):
+        if self._leader is not None and alive(self._leader):
             found.add(self._leader)
         session_safe = self._group() is not None
         for process in self._candidates():
@@ -218,7 +219,7 @@ class TreeTarget(KillTarget):
                     found.add(process)
         for process in list(found):
             with contextlib.suppress(psutil.Error, OSError):
-                found.update(p for p in process.children(recursive=True) if alive(p))
+                found.update(p for p in children(process, recursive=True) if alive(p))
         self._known = {p for p in found if alive(p)}  # a candidate may be a zombie
         return set(self._known)
 
@@ -352,10 +353,36 @@ def signal_name(sig: int) -> str:
 
 
 def children(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
+    """``process``'s children, or all its descendants: read from each one's
+    own list of children, not from a scan of every process on the host."""
+    found = _descendants(process) if recursive else None
+    if found is not None:
+        return found
     try:
         return process.children(recursive=recursive)
     except (psutil.Error, OSError):
         return []
+
+
+def _descendants(root: psutil.Process) -> list[psutil.Process] | None:
+    """None where the kernel keeps no lists of children (or ``root`` is gone)."""
+    found: list[psutil.Process] = []
+    parents = [root]
+    while parents:
+        parent = parents.pop()
+        pids = direct_children(parent.pid)
+        if pids is None:
+            if parent is root:
+                return None
+            continue  # it has ended meanwhile
+        for pid in pids:
+            child = process_of(pid)
+            with contextlib.suppress(psutil.Error):
+                # One older than its parent has the PID of a child that ended.
+                if child is not None and child.create_time() >= parent.create_time():
+                    found.append(child)
+                    parents.append(child)
+    return found
 
 
 def job_marker(process: psutil.Process) -> str | None:
