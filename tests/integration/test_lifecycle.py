@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -129,6 +130,31 @@ def test_jobs_that_end_at_once_all_start_while_many_start_together(tracked: Serv
     failed = [(end["id"], end.get("error")) for end in ends if end["status"] != "completed"]
     assert failed == []
     assert all(end["exit_code"] == 0 for end in ends)
+
+
+def test_what_jobs_that_end_at_once_leave_behind_is_stopped(tracked: Server) -> None:
+    # Each job's shell exits at once, maybe before its launch is through,
+    # leaving a sleep behind; a duration of its own tells this test's apart.
+    duration = f"{300 + secrets.randbelow(10**6) / 10**6:.6f}"
+    script = f"sleep {duration} & exit 0"
+
+    def run(_: int) -> int:
+        reply = tracked.request("POST", "/jobs/run", {"command": "sh", "args": ["-c", script]})
+        assert reply.status == 201, reply.body
+        return int(reply.json()["id"])
+
+    def left() -> list[int]:
+        return [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] == ["sleep", duration]
+        ]
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(run, range(48)))
+    assert [tracked.wait_final(job_id)["status"] for job_id in ids] == ["completed"] * len(ids)
+    # TERM, the 1 s grace period, then KILL, for each job's leftover.
+    until(lambda: not left(), timeout=30)
 
 
 def _status(process: psutil.Process) -> str:
