@@ -38,6 +38,18 @@ from bench.report import Figure, Target, show, write_json
 
 FigureFunction = Callable[[Bench], Figure]
 
+# The figures the protections change, measured again beside them without
+# namespaces and cgroups.
+OFF_FLAGS = ("--no-namespaces", "--no-cgroups")
+WITH_OFF = {
+    "jobs_per_s",
+    "capture_mib_s",
+    "capture_default_cap_mib_s",
+    "kill_ms",
+    "memory_kib_per_job",
+    "cli_run_wait",
+}
+
 
 def _figures() -> list[tuple[str, str, FigureFunction]]:
     def throughput(b: Bench) -> Figure:
@@ -88,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     began = time.monotonic()
     bench = Bench(runs=max(3, args.runs))
+    off = Bench(runs=bench.runs, flags=OFF_FLAGS)
     machine = describe()
     settings: dict[str, object] = {
         "rate limit": "off on every server (--rate-limit-ms 0)",
@@ -98,16 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     wanted = {key for key in args.only.split(",") if key}
     try:
-        # Keeps every job (the status figures read job 1 after thousands
-        # more), and lets the load's jobs all run at once (not the default quota).
-        bench.main = bench.worker("--keep-finished", "10000000", "--max-running-per-user", "100000")
-        bench.startup = bench.main.startup
-        bench.http = Https(bench.main.port)
-        bench.status_job = bench.http.run_job("/bin/true")
-        bench.http.wait_final(bench.status_job)  # also caches the credentials
-        cgroups = job_cgroups_in_use(bench.main.executor_pid)
+        _prepare(bench)
+        cgroups = job_cgroups_in_use(bench.server.executor_pid)
         settings["job tracking"] = "cgroup v2 per job" if cgroups else "session and descent"
-        console.print(f"worker serve {' '.join(COMMON_FLAGS)} on port {bench.main.port}")
+        console.print(f"worker serve {' '.join(COMMON_FLAGS)} on port {bench.server.port}")
         for key, title, function in _figures():
             if wanted and key not in wanted:
                 continue
@@ -115,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             try:
                 figures.append(function(bench))
+                if key in WITH_OFF and figures[-1].error is None:
+                    if off.main is None:
+                        _prepare(off)
+                    figures[-1].off_runs = function(off).worker_runs
             except Exception as exc:
                 traceback.print_exc()
                 figures.append(_broken(key, title, exc))
@@ -123,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("interrupted; stopping the servers")
         return 130
     finally:
+        off.stop_all()
         bench.stop_all()
     settings["machine busy before/after (other load)"] = (
         f"{quiet:.0f}% / {busy_meanwhile():.0f}% of all cores"
@@ -134,6 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     write_json(path, figures, machine, settings)
     Console().print(f"written to {path}")
     return 1 if any(f.error for f in figures) else 0
+
+
+def _prepare(bench: Bench) -> None:
+    """Its main server, a client, and a finished job for the status figures."""
+    # Keeps every job (the status figures read job 1 after thousands
+    # more), and lets the load's jobs all run at once (not the default quota).
+    bench.main = bench.worker("--keep-finished", "10000000", "--max-running-per-user", "100000")
+    bench.startup = bench.main.startup
+    bench.http = Https(bench.main.port)
+    bench.status_job = bench.http.run_job("/bin/true")
+    bench.http.wait_final(bench.status_job)  # also caches the credentials
 
 
 def _broken(key: str, title: str, exc: Exception) -> Figure:

@@ -16,6 +16,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench.report import OFF_COLUMN
+
 
 def _median(values: list[float | None]) -> float | None:
     known = [v for v in values if v is not None]
@@ -49,8 +51,9 @@ def combine(runs: list[dict[str, Any]]) -> str:
         for figure in run["figures"]:
             by_key.setdefault(figure["key"], []).append(figure)
     lines = [
-        "| figure | worker (spread) | baseline (spread) | ratio (spread) | target | result |",
-        "|---|---|---|---|---|---|",
+        "| figure | worker (spread) | baseline (spread) | ratio (spread) | target | result "
+        f"| {OFF_COLUMN} (spread) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for figures in by_key.values():
         first = figures[0]
@@ -58,7 +61,11 @@ def combine(runs: list[dict[str, Any]]) -> str:
         workers = [f["worker"] for f in figures]
         baselines = [f["baseline"] for f in figures]
         ratios = [f["ratio"] for f in figures]
+        offs = [f.get("protections_off") for f in figures]
         worker, baseline, ratio = _median(workers), _median(baselines), _median(ratios)
+        off = "-"
+        if _median(offs) is not None:
+            off = f"{_number(_median(offs), unit)} ({_spread(offs, unit)})"
         verdict = _verdict(first["target"], worker, ratio)
         base = "-"
         if baseline is not None:
@@ -66,7 +73,7 @@ def combine(runs: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {first['figure']} | {_number(worker, unit)} ({_spread(workers, unit)}) | {base} "
             f"| {'-' if ratio is None else f'{ratio:.2f}x ({_spread(ratios, unit, True)})'} "
-            f"| {first['target']} | {verdict} |"
+            f"| {first['target']} | {verdict} | {off} |"
         )
     return "\n".join(lines)
 

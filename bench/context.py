@@ -19,6 +19,7 @@ COMMON_FLAGS = ("--rate-limit-ms", "0", "--max-running-per-user", "100000")
 @dataclass
 class Bench:
     runs: int
+    flags: tuple[str, ...] = ()  # for every server it starts (the main one too)
     started: list[Server] = field(default_factory=list)
     main: Server | None = None
     http: Https | None = None
@@ -27,7 +28,7 @@ class Bench:
 
     def worker(self, *flags: str) -> Server:
         """A `worker serve` of our own, stopped at the end if not before."""
-        server = start_worker(*COMMON_FLAGS, *flags)
+        server = start_worker(*COMMON_FLAGS, *self.flags, *flags)
         self.started.append(server)
         return server
 

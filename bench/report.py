@@ -13,6 +13,10 @@ from rich.table import Table
 
 Kind = Literal["ratio>=", "ratio<=", "<="]
 
+# The same figure from a server with --no-namespaces --no-cgroups (a uid per
+# user stays: a root server always switches), where the protections change it.
+OFF_COLUMN = "isolation and limits off"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -35,6 +39,7 @@ class Figure:
     target: Target
     worker_runs: list[float] = field(default_factory=list)
     baseline_runs: list[float] = field(default_factory=list)
+    off_runs: list[float] = field(default_factory=list)  # the worker with isolation and limits off
     baseline_name: str = "-"
     note: str = ""
     error: str | None = None
@@ -43,6 +48,10 @@ class Figure:
     @property
     def worker(self) -> float | None:
         return statistics.median(self.worker_runs) if self.worker_runs else None
+
+    @property
+    def off(self) -> float | None:
+        return statistics.median(self.off_runs) if self.off_runs else None
 
     @property
     def baseline(self) -> float | None:
@@ -79,7 +88,12 @@ class Figure:
             "ratio": self.ratio,
             "target": self.target.text(self.unit),
             "pass": self.passed,
-            "runs": {"worker": self.worker_runs, "baseline": self.baseline_runs},
+            "protections_off": self.off,
+            "runs": {
+                "worker": self.worker_runs,
+                "baseline": self.baseline_runs,
+                "protections_off": self.off_runs,
+            },
             "note": self.note,
             "error": self.error,
             "extra": self.extra,
@@ -105,10 +119,9 @@ def table(figures: list[Figure], machine: dict[str, Any], settings: dict[str, An
     )
     caption = "; ".join(f"{name}: {value}" for name, value in settings.items())
     grid = Table(title=title, caption=caption, show_lines=False)
-    for column in ("figure", "worker", "baseline", "ratio", "target", "result"):
-        grid.add_column(
-            column, justify="right" if column in ("worker", "baseline", "ratio") else "left"
-        )
+    numbers = ("worker", "baseline", "ratio", OFF_COLUMN)
+    for column in ("figure", "worker", "baseline", "ratio", "target", "result", OFF_COLUMN):
+        grid.add_column(column, justify="right" if column in numbers else "left")
     for figure in figures:
         ratio = figure.ratio
         verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}
@@ -123,6 +136,7 @@ def table(figures: list[Figure], machine: dict[str, Any], settings: dict[str, An
             "-" if ratio is None else f"{ratio:.2f}x",
             figure.target.text(figure.unit) if figure.error is None else "-",
             result,
+            _number(figure.off, figure.unit),
         )
     return grid
 
