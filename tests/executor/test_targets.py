@@ -46,7 +46,7 @@ def test_without_lists_of_children_the_scan_finds_the_same(
     tree: psutil.Process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = {p.pid for p in tree.children(recursive=True)}
-    monkeypatch.setattr(targets, "direct_children", lambda pid=None: None)
+    monkeypatch.setattr(targets, "_lists_of_children", lambda: False)
     assert {p.pid for p in children(tree, recursive=True)} == expected
 
 

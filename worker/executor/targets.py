@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import signal
@@ -205,6 +206,7 @@ class TreeTarget(KillTarget):
         self._marked: dict[tuple[int, float], bool] = {}
 
     def members(self) -> set[psutil.Process]:
+        # Alive first: a known process that has ended may have a new one's PID.
         found = {p for p in self._known if alive(p)}
         if self._leader is not None and alive(self._leader):
             found.add(self._leader)
@@ -214,14 +216,13 @@ class TreeTarget(KillTarget):
                 continue
             with contextlib.suppress(psutil.Error, OSError):
                 if (
-                    session_safe and os.getsid(process.pid) == self._session
-                ) or self._carries_marker(process):
+                    (session_safe and os.getsid(process.pid) == self._session)
+                    or self._carries_marker(process)
+                ) and alive(process):  # a candidate may be a zombie
                     found.add(process)
-        for process in list(found):
-            with contextlib.suppress(psutil.Error, OSError):
-                found.update(p for p in children(process, recursive=True) if alive(p))
-        self._known = {p for p in found if alive(p)}  # a candidate may be a zombie
-        return set(self._known)
+        found.update(p for p in descendants(found) if alive(p))
+        self._known = found
+        return set(found)
 
     def _carries_marker(self, process: psutil.Process) -> bool:
         key = (process.pid, process.create_time())
@@ -353,36 +354,46 @@ def signal_name(sig: int) -> str:
 
 
 def children(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
-    """``process``'s children, or all its descendants: read from each one's
-    own list of children, not from a scan of every process on the host."""
-    found = _descendants(process) if recursive else None
-    if found is not None:
-        return found
+    """``process``'s children, or all its descendants."""
+    if recursive:
+        return list(descendants([process]))
     try:
-        return process.children(recursive=recursive)
+        return process.children()
     except (psutil.Error, OSError):
         return []
 
 
-def _descendants(root: psutil.Process) -> list[psutil.Process] | None:
-    """None where the kernel keeps no lists of children (or ``root`` is gone)."""
-    found: list[psutil.Process] = []
-    parents = [root]
+def descendants(roots: Iterable[psutil.Process]) -> set[psutil.Process]:
+    """Every descendant of ``roots`` (running ones, each looked at once), not
+    themselves: read from each one's own list of children where the kernel
+    keeps them, instead of a scan of every process on the host each."""
+    parents = list(roots)
+    found: set[psutil.Process] = set()
+    if not _lists_of_children():
+        for root in parents:
+            with contextlib.suppress(psutil.Error, OSError):
+                found.update(root.children(recursive=True))
+        return found - set(parents)
+    seen = {p.pid for p in parents}
     while parents:
         parent = parents.pop()
-        pids = direct_children(parent.pid)
-        if pids is None:
-            if parent is root:
-                return None
-            continue  # it has ended meanwhile
-        for pid in pids:
+        for pid in direct_children(parent.pid) or ():  # None: it has ended meanwhile
+            if pid in seen:
+                continue
+            seen.add(pid)
             child = process_of(pid)
             with contextlib.suppress(psutil.Error):
                 # One older than its parent has the PID of a child that ended.
                 if child is not None and child.create_time() >= parent.create_time():
-                    found.append(child)
+                    found.add(child)
                     parents.append(child)
     return found
+
+
+@functools.cache
+def _lists_of_children() -> bool:
+    """Whether the kernel keeps /proc/PID/task/TID/children (most do)."""
+    return direct_children() is not None
 
 
 def job_marker(process: psutil.Process) -> str | None:
