@@ -39,6 +39,7 @@ from worker.executor.targets import (
     NamespaceTarget,
     TreeTarget,
     children,
+    descendants,
     process_of,
     through_pidfd,
 )
@@ -335,10 +336,7 @@ class Lifecycle:
             adopted = [p for p in children(self._me) if p.pid not in ours]
         else:
             adopted = [p for pid in pids if pid not in ours if (p := process_of(pid))]
-        found = list(adopted)
-        for process in adopted:
-            found.extend(children(process, recursive=True))
-        return found
+        return [*adopted, *descendants(adopted)]
 
     # --- kill -----------------------------------------------------------------
 
