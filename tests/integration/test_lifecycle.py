@@ -115,17 +115,23 @@ def test_no_zombies_after_many_short_and_double_forking_jobs(tracked: Server) ->
     assert zombies == []
 
 
-def test_jobs_that_end_at_once_all_start_while_many_start_together(tracked: Server) -> None:
-    # A job can end, and be reaped as the executor reaps every child, before
-    # its launch has finished; it must still be a job that ran, not one that
-    # "could not start".
+def start_together(server: Server, count: int, command: str, *args: str) -> list[int]:
+    """``count`` jobs started by 16 clients at once; their IDs."""
+
     def run(_: int) -> int:
-        reply = tracked.request("POST", "/jobs/run", {"command": "true"})
+        reply = server.request("POST", "/jobs/run", {"command": command, "args": list(args)})
         assert reply.status == 201, reply.body
         return int(reply.json()["id"])
 
     with ThreadPoolExecutor(16) as pool:
-        ids = list(pool.map(run, range(320)))
+        return list(pool.map(run, range(count)))
+
+
+def test_jobs_that_end_at_once_all_start_while_many_start_together(tracked: Server) -> None:
+    # A job can end, and be reaped as the executor reaps every child, before
+    # its launch has finished; it must still be a job that ran, not one that
+    # "could not start".
+    ids = start_together(tracked, 320, "true")
     ends = [tracked.wait_final(job_id) for job_id in ids]
     failed = [(end["id"], end.get("error")) for end in ends if end["status"] != "completed"]
     assert failed == []
@@ -136,12 +142,6 @@ def test_what_jobs_that_end_at_once_leave_behind_is_stopped(tracked: Server) -> 
     # Each job's shell exits at once, maybe before its launch is through,
     # leaving a sleep behind; a duration of its own tells this test's apart.
     duration = f"{300 + secrets.randbelow(10**6) / 10**6:.6f}"
-    script = f"sleep {duration} & exit 0"
-
-    def run(_: int) -> int:
-        reply = tracked.request("POST", "/jobs/run", {"command": "sh", "args": ["-c", script]})
-        assert reply.status == 201, reply.body
-        return int(reply.json()["id"])
 
     def left() -> list[int]:
         return [
@@ -150,8 +150,7 @@ def test_what_jobs_that_end_at_once_leave_behind_is_stopped(tracked: Server) -> 
             if p.info["cmdline"] == ["sleep", duration]
         ]
 
-    with ThreadPoolExecutor(16) as pool:
-        ids = list(pool.map(run, range(48)))
+    ids = start_together(tracked, 48, "sh", "-c", f"sleep {duration} & exit 0")
     assert [tracked.wait_final(job_id)["status"] for job_id in ids] == ["completed"] * len(ids)
     # TERM, the 1 s grace period, then KILL, for each job's leftover.
     until(lambda: not left(), timeout=30)
