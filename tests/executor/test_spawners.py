@@ -117,9 +117,7 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 
 def _without_clone3(native: bool) -> Spawner:
-    process, ours, compiled = spawner_process(native, under=(sys.executable, "-c", NO_CLONE3))
-    ours.setblocking(False)
-    return Spawner(process, ours, compiled)
+    return Spawner.start(native, under=(sys.executable, "-c", NO_CLONE3))
 
 
 def sh(script: str, **how: object) -> Launch:

@@ -267,15 +267,17 @@ def test_clients_that_keep_up_are_not_cut_and_later_heads_are_timed_from_their_f
 
     def steady_body() -> None:
         """A body at twice the least rate, for longer than the grace period."""
-        size, piece = 14_000, 2_000
+        size, piece, every = 14_000, 500, 0.25  # 2,000 bytes a second
         with tls_socket(server) as sock:
             sock.sendall(
                 f"POST /jobs/999/stdin HTTP/1.1\r\nHost: x\r\n{AUTH_HEADER}"
                 f"Content-Length: {size}\r\nConnection: close\r\n\r\n".encode()
             )
-            for _ in range(size // piece):
+            began = time.monotonic()
+            for sent in range(size // piece):
+                # The pace is the attack, kept to a schedule (no drift).
+                time.sleep(max(0.0, began + sent * every - time.monotonic()))
                 sock.sendall(b"x" * piece)
-                time.sleep(1.0)  # the pace is the attack: 2,000 bytes a second
             outcome["body"] = read_until_closed(sock)
 
     try:

@@ -97,10 +97,11 @@ class Spawner:
         self._loop.add_reader(sock.fileno(), self._on_reply)
 
     @classmethod
-    def start(cls, native: bool = True) -> Spawner:
+    def start(cls, native: bool = True, under: Sequence[str] = ()) -> Spawner:
         """Start the spawner as our child (so that its clones are too): the
-        compiled one if ``native`` and it exists, else the Python one."""
-        process, ours, compiled = spawner_process(native)
+        compiled one if ``native`` and it exists, else the Python one (run
+        by the command ``under``, if given)."""
+        process, ours, compiled = spawner_process(native, under)
         ours.setblocking(False)
         return cls(process, ours, compiled)
 
