@@ -21,16 +21,19 @@ from bench import RESULTS
 from bench.context import COMMON_FLAGS, Bench
 from bench.figures_api import cli_wall_time, status_latency_under_output, status_throughput
 from bench.figures_jobs import (
-    isolated_jobs_started,
-    jobs_started,
     kill_tree,
-    limited_jobs_started,
     memory_per_finished_job,
     memory_per_job,
     output_capture,
     output_capture_default_cap,
 )
 from bench.figures_more import cli_run_wait, job_list_latency, status_during_login_flood
+from bench.figures_starts import (
+    floor_jobs_started,
+    isolated_jobs_started,
+    jobs_started,
+    limited_jobs_started,
+)
 from bench.follow import follow_latency
 from bench.machine import busy_meanwhile, code_version, describe, job_cgroups_in_use
 from bench.procs import Https, start_sanic_baseline
@@ -63,6 +66,7 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
     return [
         ("status_rps", "status requests/s", throughput),
         ("jobs_per_s", "jobs started/s", jobs_started),
+        ("floor_jobs_per_s", "jobs started/s, the floor", floor_jobs_started),
         ("isolated_jobs_per_s", "jobs started/s, isolation on", isolated_jobs_started),
         ("limited_jobs_per_s", "jobs started/s, limits on", limited_jobs_started),
         ("capture_mib_s", "output captured MiB/s", output_capture),
