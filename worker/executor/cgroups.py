@@ -27,6 +27,7 @@ from pathlib import Path
 
 from worker.executor import hierarchies
 from worker.executor.killer import protected_pids
+from worker.linux import read_file
 
 log = logging.getLogger("worker.executor")
 
@@ -62,14 +63,14 @@ class JobCgroup:
         pretends an unreadable cgroup is empty). Members outside our PID
         namespace read as 0 and are left out: ``kill(0, ...)`` would signal
         our own process group."""
-        text = (self.path / "cgroup.procs").read_text()
+        text = read_file(self.path / "cgroup.procs")
         return [pid for pid in map(int, text.split()) if pid > 0]
 
     def populated(self) -> bool:
         return self._event("populated") == "1"
 
     def _event(self, name: str) -> str | None:
-        for line in (self.path / "cgroup.events").read_text().splitlines():
+        for line in read_file(self.path / "cgroup.events").decode().splitlines():
             key, _, value = line.partition(" ")
             if key == name:
                 return value

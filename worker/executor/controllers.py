@@ -19,6 +19,7 @@ from pathlib import Path
 from worker.executor import cgroups, hierarchies
 from worker.executor.cgroups import CgroupTree, JobCgroup
 from worker.executor.limits import CONTROLLER, given
+from worker.linux import read_file
 from worker.protocol import Limits, Usage
 
 CFS_PERIOD = 100_000  # microseconds
@@ -185,19 +186,22 @@ class JobControllers:
         """What the job has used so far, from the controllers' counters."""
         cpu = memory = pids = None
         with contextlib.suppress(OSError, ValueError):
-            if self._v2 is not None and (self._v2 / "cpu.stat").exists():
+            try:  # v2 keeps CPU time in every cgroup, its controller enabled or not
+                if self._v2 is None:
+                    raise FileNotFoundError
                 cpu = _stat(self._v2 / "cpu.stat", "usage_usec") / 1e6
-            elif "cpuacct" in self._v1:
-                cpu = int((self._v1["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            except FileNotFoundError:
+                if "cpuacct" in self._v1:
+                    cpu = int(read_file(self._v1["cpuacct"] / "cpuacct.usage")) / 1e9
         with contextlib.suppress(OSError, ValueError):
             if self._v2 is not None and "memory" in self._v2_enabled:
-                memory = int((self._v2 / "memory.peak").read_text())
+                memory = int(read_file(self._v2 / "memory.peak"))
             elif "memory" in self._v1:
-                memory = int((self._v1["memory"] / "memory.max_usage_in_bytes").read_text())
+                memory = int(read_file(self._v1["memory"] / "memory.max_usage_in_bytes"))
         with contextlib.suppress(OSError, ValueError):
             where = self._v2 if "pids" in self._v2_enabled else self._v1.get("pids")
             if where is not None:
-                pids = int((where / "pids.peak").read_text())
+                pids = int(read_file(where / "pids.peak"))
         return Usage(cpu, memory, pids)
 
     def oom_killed(self) -> bool:
@@ -265,8 +269,8 @@ def _put(path: Path, value: object, missing_ok: bool = False) -> None:
 
 
 def _stat(path: Path, key: str) -> int:
-    for line in path.read_text().splitlines():
-        name, _, value = line.partition(" ")
-        if name == key:
+    for line in read_file(path).splitlines():
+        name, _, value = line.partition(b" ")
+        if name == key.encode():
             return int(value)
     raise ValueError(f"no {key} in {path}")

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 
 import psutil
 
@@ -43,7 +44,7 @@ from worker.executor.targets import (
     process_of,
     through_pidfd,
 )
-from worker.linux import direct_children, exited
+from worker.linux import direct_children, exited, read_file
 from worker.protocol import Isolation, Limits, RunJob
 
 log = logging.getLogger("worker.executor")
@@ -254,12 +255,15 @@ class Lifecycle:
         the init stays until whatever else of the job is gone."""
         leftovers = self._has_leftovers(job, beside=job.leader.pid if job.leader else None)
         self._pump.drain(job)
-        job.finish(returncode, oom=self._oom(job))
+        job.finish(returncode, oom=self._oom(job, returncode))
         if leftovers and job.kill_task is None and not self.closing:
             self._clean_up_after(job)
 
-    def _oom(self, job: Job) -> bool:
-        return job.controls is not None and job.controls.oom_killed()
+    def _oom(self, job: Job, returncode: int) -> bool:
+        # The kernel's OOM kill is a SIGKILL: no other end needs the read.
+        return (
+            returncode == -signal.SIGKILL and job.controls is not None and job.controls.oom_killed()
+        )
 
     def _reap(self, job: Job) -> None:
         leader = job.leader
@@ -290,7 +294,7 @@ class Lifecycle:
         """Our child, the job's main process, has ended and been reaped."""
         assert job.leader is not None and job.leader.returncode is not None
         self._pump.drain(job)
-        job.finish(job.leader.returncode, oom=self._oom(job))
+        job.finish(job.leader.returncode, oom=self._oom(job, job.leader.returncode))
         if leftovers and job.kill_task is None and not self.closing:
             self._clean_up_after(job)
         elif not leftovers and job.kill_task is None:
@@ -379,8 +383,7 @@ def _pipe(opened: list[int]) -> tuple[int, int]:
 def _only_child(pid: int) -> int | None:
     """The host PID of the init's child (the job's main process)."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            found = handle.read().split()
+        found = read_file(f"/proc/{pid}/task/{pid}/children").split()
     except OSError:
         return None
     return int(found[0]) if found else None
