@@ -208,7 +208,11 @@ def floor_jobs_started(bench: Bench) -> Figure:
     )
     applied = ", ".join(
         what
-        for what, on in (("a uid per job", True), ("namespaces", namespaces), ("cgroups", cgroups))
+        for what, on in (
+            ("a uid per job", "a uid per user" in bench.startup),
+            ("namespaces", namespaces),
+            ("cgroups", cgroups),
+        )
         if on
     )
     figure.note = (
