@@ -25,8 +25,13 @@ def test_a_proc_file_is_generated_and_read_at_once() -> None:
     assert f"Pid:\t{os.getpid()}\n".encode() in read_file(f"/proc/{os.getpid()}/status")
 
 
-def test_a_missing_file_raises_and_leaves_no_descriptor(tmp_path: Path) -> None:
-    before = len(os.listdir("/proc/self/fd"))
+def test_a_missing_file_raises() -> None:
     with pytest.raises(FileNotFoundError):
-        read_file(tmp_path / "missing")
-    assert len(os.listdir("/proc/self/fd")) == before
+        read_file("/proc/self/no-such-file")
+
+
+def test_a_read_that_fails_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(IsADirectoryError):
+        read_file(tmp_path)  # opens, then its read fails
+    assert sorted(os.listdir("/proc/self/fd")) == before

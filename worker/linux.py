@@ -96,11 +96,13 @@ def read_file(path: str | os.PathLike[str]) -> bytes:
     job's start and end read several such files."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        data = os.read(fd, 65536)
-        if data:
-            while chunk := os.read(fd, 65536):
-                data += chunk
-        return data
+        first = os.read(fd, 65536)
+        if not first:
+            return first
+        chunks = [first]
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 

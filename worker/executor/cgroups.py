@@ -63,8 +63,8 @@ class JobCgroup:
         pretends an unreadable cgroup is empty). Members outside our PID
         namespace read as 0 and are left out: ``kill(0, ...)`` would signal
         our own process group."""
-        text = read_file(self.path / "cgroup.procs")
-        return [pid for pid in map(int, text.split()) if pid > 0]
+        listed = read_file(self.path / "cgroup.procs")
+        return [pid for pid in map(int, listed.split()) if pid > 0]
 
     def populated(self) -> bool:
         return self._event("populated") == "1"

@@ -186,13 +186,7 @@ class JobControllers:
         """What the job has used so far, from the controllers' counters."""
         cpu = memory = pids = None
         with contextlib.suppress(OSError, ValueError):
-            try:  # v2 keeps CPU time in every cgroup, its controller enabled or not
-                if self._v2 is None:
-                    raise FileNotFoundError
-                cpu = _stat(self._v2 / "cpu.stat", "usage_usec") / 1e6
-            except FileNotFoundError:
-                if "cpuacct" in self._v1:
-                    cpu = int(read_file(self._v1["cpuacct"] / "cpuacct.usage")) / 1e9
+            cpu = self._cpu_seconds()
         with contextlib.suppress(OSError, ValueError):
             if self._v2 is not None and "memory" in self._v2_enabled:
                 memory = int(read_file(self._v2 / "memory.peak"))
@@ -203,6 +197,16 @@ class JobControllers:
             if where is not None:
                 pids = int(read_file(where / "pids.peak"))
         return Usage(cpu, memory, pids)
+
+    def _cpu_seconds(self) -> float | None:
+        # v2 keeps CPU time in every cgroup, its cpu controller enabled or
+        # not; before Linux 4.15 it kept none, and v1 has it from cpuacct.
+        if self._v2 is not None:
+            with contextlib.suppress(FileNotFoundError):
+                return _stat(self._v2 / "cpu.stat", "usage_usec") / 1e6
+        if "cpuacct" in self._v1:
+            return int(read_file(self._v1["cpuacct"] / "cpuacct.usage")) / 1e9
+        return None
 
     def oom_killed(self) -> bool:
         """Whether the kernel killed a process of the job for its memory limit."""
@@ -269,8 +273,9 @@ def _put(path: Path, value: object, missing_ok: bool = False) -> None:
 
 
 def _stat(path: Path, key: str) -> int:
+    wanted = key.encode()
     for line in read_file(path).splitlines():
         name, _, value = line.partition(b" ")
-        if name == key.encode():
+        if name == wanted:
             return int(value)
     raise ValueError(f"no {key} in {path}")
