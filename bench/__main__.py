@@ -29,7 +29,7 @@ from bench.figures_jobs import (
 )
 from bench.figures_more import cli_run_wait, job_list_latency, status_during_login_flood
 from bench.figures_starts import (
-    floor_jobs_started,
+    ceiling_jobs_started,
     isolated_jobs_started,
     jobs_started,
     limited_jobs_started,
@@ -66,7 +66,7 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
     return [
         ("status_rps", "status requests/s", throughput),
         ("jobs_per_s", "jobs started/s", jobs_started),
-        ("floor_jobs_per_s", "jobs started/s, the floor", floor_jobs_started),
+        ("ceiling_jobs_per_s", "jobs started/s, the ceiling", ceiling_jobs_started),
         ("isolated_jobs_per_s", "jobs started/s, isolation on", isolated_jobs_started),
         ("limited_jobs_per_s", "jobs started/s, limits on", limited_jobs_started),
         ("capture_mib_s", "output captured MiB/s", output_capture),

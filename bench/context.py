@@ -42,6 +42,13 @@ class Bench:
             http.close()
             server.stop()
 
+    def jobs_get(self, what: str) -> bool:
+        """Whether the main server's start-up line says its jobs get
+        ``what`` ("a uid per user", "PID and mount namespaces"): an item of
+        its "jobs: ..." list, not the reason that one is missing."""
+        items = self.startup.partition("jobs: ")[2].partition(";")[0]
+        return what in items.split(", ")
+
     def runs_at_least(self, minimum: int) -> int:
         return max(self.runs, minimum)
 

@@ -10,8 +10,8 @@ import psutil
 
 from bench.baselines import TREE_SCRIPT, kill_tree_seconds, pipe_read_seconds, tree_ready
 from bench.context import Bench, alternate
-from bench.figures_starts import RUN_CLIENTS, run_body
-from bench.httpload import LoadSpec, load, post_request
+from bench.figures_starts import RUN_CLIENTS
+from bench.httpload import LoadSpec, load, post_request, run_body
 from bench.procs import Https, run_isolated
 from bench.report import Figure, Target
 

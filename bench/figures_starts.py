@@ -1,5 +1,6 @@
 """Figures about starting jobs: their rate (by default, with isolation on,
-with limits asked), what each costs the machine, and the floor under them."""
+with limits asked), and the ceiling over them: the rate of a bare loop
+doing only each job's kernel work."""
 
 from __future__ import annotations
 
@@ -8,63 +9,17 @@ import os
 import statistics
 
 from bench.baselines import popen_costs
+from bench.ceiling import ceiling_rate
 from bench.context import Bench, alternate
 from bench.figures_api import check_replies
-from bench.httpload import LoadSpec, load, post_request
-from bench.isolation import FLOOR_IN_FLIGHT, floor_rate, isolated_rate, step_costs
-from bench.machine import busy_cpu_seconds
+from bench.httpload import LoadSpec, load, post_request, run_body
+from bench.isolation import isolated_rate, step_costs
 from bench.procs import run_isolated
 from bench.report import Figure, Target
+from bench.start_costs import WINDOW, StartCosts
 
 RUN_CLIENTS = 16
 RUN_PROCESSES = 2
-WINDOW = 3.0
-
-
-def run_body(command: str, *args: str) -> bytes:
-    return json.dumps({"command": command, "args": list(args)}).encode()
-
-
-class StartCosts:
-    """The machine's busy CPU time per job started (ms): the worker's (every
-    process and the kernel's, the load clients' own time left out) and the
-    Popen loop's, with the part that was its /bin/true processes' own."""
-
-    def __init__(self) -> None:
-        self.worker: list[float] = []
-        self.baseline: list[float] = []
-        self.true: list[float] = []
-
-    def rate(self, specs: list[LoadSpec]) -> float:
-        """Jobs started per second by ``specs``' load, its cost noted."""
-        began: list[float] = []
-        result = load(specs, on_ready=lambda: began.append(busy_cpu_seconds()))
-        used = busy_cpu_seconds() - began[0] - result.cpu
-        check_replies(result, "run")
-        self.worker.append(1000 * used / max(1, result.statuses.get(201, 0)))
-        return result.ok / result.window
-
-    def popen_rate(self) -> float:
-        rate, machine, true = run_isolated(popen_costs, WINDOW)
-        self.baseline.append(machine)
-        self.true.append(true)
-        return rate
-
-    def note(self, baseline_rate: float, cores: int) -> str:
-        budget = 1000 * cores / (0.5 * baseline_rate)
-        return (
-            f"machine CPU per job: {statistics.median(self.worker):.2f} ms, against "
-            f"{statistics.median(self.baseline):.2f} ms in the Popen loop, "
-            f"{statistics.median(self.true):.2f} ms of which is /bin/true's own process; "
-            f"at 0.5x of the loop, {cores} cores leave at most {budget:.2f} ms per job"
-        )
-
-    def extra(self) -> dict[str, float]:
-        return {
-            "machine cpu ms per job": statistics.median(self.worker),
-            "baseline machine cpu ms per job": statistics.median(self.baseline),
-            "baseline /bin/true own cpu ms": statistics.median(self.true),
-        }
 
 
 def jobs_started(bench: Bench) -> Figure:
@@ -116,7 +71,7 @@ def isolated_jobs_started(bench: Bench) -> Figure:
         Target("ratio>=", 0.5),
         baseline_name="loop through the same spawner, same isolation",
     )
-    if "PID and mount namespaces" not in bench.startup:
+    if not bench.jobs_get("PID and mount namespaces"):
         figure.error = f"isolation is not on here: {bench.startup}"
         return figure
     request = post_request("/jobs/run", run_body("/bin/true"))
@@ -184,40 +139,41 @@ def limited_jobs_started(bench: Bench) -> Figure:
     return figure
 
 
-def floor_jobs_started(bench: Bench) -> Figure:
-    """The floor under jobs_per_s: a bare loop doing each job's kernel work
-    as this server applies it (a uid of its own, the namespaces and the
-    cgroups with the default limits, as the start-up line says), against
-    the same Popen loop. What the server adds (TLS, HTTP, the pipe to the
-    executor, its records) can only lower its figure below this one."""
+def ceiling_jobs_started(bench: Bench) -> Figure:
+    """The ceiling over jobs_per_s: a bare loop doing only each job's kernel
+    work as this server does it (its spawner; another uid, the namespaces
+    and the cgroups with the default limits where the server's start-up line
+    says its jobs get them), as many jobs in flight as the server's figure
+    has clients, against the same Popen loop. What a server adds (TLS, HTTP,
+    the pipe to the executor, its records, its pumps) can only start fewer."""
     figure = Figure(
-        "floor_jobs_per_s",
-        "jobs started/s by a bare loop doing each job's kernel work as the server does "
-        "(no service): the floor under jobs_per_s",
+        "ceiling_jobs_per_s",
+        "the ceiling: jobs started/s by a bare loop doing only each job's kernel work "
+        "as the server does (no server)",
         "jobs/s",
         Target("ratio>=", 0.5),
         baseline_name="Popen loop, same pipes",
     )
-    namespaces = "PID and mount namespaces" in bench.startup
-    cgroups = "limits: none" not in bench.startup
+    uid = bench.jobs_get("a uid per user")
+    namespaces = bench.jobs_get("PID and mount namespaces")
+    limits: list[str] = []
+
+    def ceiling() -> float:
+        rate: float
+        applied: str
+        rate, applied = run_isolated(ceiling_rate, WINDOW, RUN_CLIENTS, uid, namespaces)
+        limits.append(applied)
+        return rate
+
     runs = bench.runs_at_least(3)
     figure.worker_runs, figure.baseline_runs = alternate(
-        runs,
-        lambda: run_isolated(floor_rate, WINDOW, namespaces, cgroups),
-        lambda: run_isolated(popen_costs, WINDOW)[0],
+        runs, ceiling, lambda: run_isolated(popen_costs, WINDOW)[0]
     )
-    applied = ", ".join(
-        what
-        for what, on in (
-            ("a uid per job", "a uid per user" in bench.startup),
-            ("namespaces", namespaces),
-            ("cgroups", cgroups),
-        )
-        if on
-    )
+    applied = [what for what, on in (("another uid", uid), ("namespaces", namespaces)) if on]
     figure.note = (
-        f"{applied}; the server's spawner and cgroup code, each job's cgroups made, "
-        f"joined, read and removed; {FLOOR_IN_FLIGHT} jobs in flight, "
-        f"{WINDOW:g} s windows, median of {runs}"
+        f"{', '.join(applied) or 'no isolation'}; {limits[-1]}; through the server's spawner "
+        "and cgroup code, each job's cgroups made, joined, its counters read, removed; "
+        f"not done: the server's reads of /proc, its output pumps; {RUN_CLIENTS} jobs in "
+        f"flight, {WINDOW:g} s windows, median of {runs}"
     )
     return figure

@@ -10,6 +10,7 @@ Replies are parsed with as little Python as will do (a Content-Length body).
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,11 @@ WARMUP = 0.5  # seconds of load before the measured window
 
 def get_request(path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+
+
+def run_body(command: str, *args: str) -> bytes:
+    """The JSON body of a POST /jobs/run."""
+    return json.dumps({"command": command, "args": list(args)}).encode()
 
 
 def post_request(path: str, body: bytes) -> bytes:

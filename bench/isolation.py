@@ -5,11 +5,8 @@ there, the command run as another uid with no groups under the namespace's
 init), and what each step costs. No server, no HTTP, no cgroups: what is
 left of the server's figure is the server's own work.
 
-``floor_rate`` adds each job's cgroups, made, joined, read and removed as
-the server does it: the kernel work of a job as the server applies it,
-driven by the thinnest loop, so the most a server could start here.
-
 Run in a fresh interpreter of its own (``procs.run_isolated``), as root.
+``bench/ceiling.py`` starts its jobs the same way, with their cgroups.
 """
 
 from __future__ import annotations
@@ -17,29 +14,24 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import replace
 
-from worker.executor.cgroups import CgroupTree
-from worker.executor.controllers import Controllers
-from worker.executor.jobcgroups import CgroupThread
+from worker.executor import reports
 from worker.executor.jobinit import Launch
 from worker.executor.launcher import Spawner
-from worker.executor.limits import host_defaults
-from worker.protocol import Limits
 
 BATCH = 32
-FLOOR_IN_FLIGHT = 16  # as many as the server's figure has clients
-EMPTIED = 5.0  # seconds a job's cgroup may take to empty once its init is reaped
 NOBODY = 65534
 _ENV = ((b"PATH", b"/usr/bin:/bin"),)
 
 
-def _launch(uid: bool, namespaces: bool, network: bool) -> Launch:
+def launch_of(uid: bool, namespaces: bool, network: bool = False) -> Launch:
+    """/bin/true, as another uid (nobody) if ``uid``, in namespaces of its
+    own if ``namespaces``."""
     who = NOBODY if uid else None
     return Launch((b"/bin/true",), _ENV, b"/", who, who, namespaces, namespaces, network)
 
 
-async def _start(
+async def start(
     spawner: Spawner, launch: Launch, cgroup_fd: int | None = None
 ) -> tuple[int, int, int]:
     """One job started; (its PID, its pidfd, our end of its report pipe)."""
@@ -48,40 +40,33 @@ async def _start(
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     try:
         pid, pidfd = await spawner.launch(launch, [stdin_r, out_w, report_w], cgroup_fd)
+    except BaseException:
+        os.close(report_r)
+        raise
     finally:
         for fd in (stdin_r, stdin_w, out_r, out_w, report_w):
             os.close(fd)
     return pid, pidfd, report_r
 
 
-def _settle(pid: int, pidfd: int, report: int) -> None:
-    """Its start reported (EOF, or the init's lines), and it reaped: ours,
-    since the spawner's clones are its parent's."""
-    while os.read(report, 4096):
-        pass
-    os.close(report)
+def reaped(pid: int, pidfd: int, report: bytes) -> None:
+    """Reap a job that has exited (ours: the spawner's clones are its
+    parent's); RuntimeError if its ``report`` says it never started."""
     os.close(pidfd)
     os.waitpid(pid, 0)
+    failure = next((line for line in report.split(b"\n") if line.startswith(b"E")), None)
+    if failure is not None:
+        why = reports.describe(failure[1:].decode("ascii", "replace"), "/bin/true", b"/")
+        raise RuntimeError(f"a job could not start: {why}")
 
 
-async def _settled(pid: int, pidfd: int, report: int) -> None:
-    """``_settle`` without blocking the loop."""
-    while True:
-        await _readable(report)
-        if not os.read(report, 4096):
-            break
-    await _readable(pidfd)  # once it has exited
-    _settle(pid, pidfd, report)
-
-
-async def _readable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(fd, ready.set_result, None)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
+def _settle(pid: int, pidfd: int, report: int) -> None:
+    """Its start reported (EOF, or the init's lines), and it reaped."""
+    data = b""
+    while chunk := os.read(report, 4096):
+        data += chunk
+    os.close(report)
+    reaped(pid, pidfd, data)
 
 
 async def _rate(seconds: float, launch: Launch) -> float:
@@ -90,7 +75,7 @@ async def _rate(seconds: float, launch: Launch) -> float:
         started = 0
         begin = time.perf_counter()
         while time.perf_counter() - begin < seconds:
-            batch = [await _start(spawner, launch) for _ in range(BATCH)]
+            batch = [await start(spawner, launch) for _ in range(BATCH)]
             for pid, pidfd, report in batch:
                 _settle(pid, pidfd, report)
             started += len(batch)
@@ -99,62 +84,8 @@ async def _rate(seconds: float, launch: Launch) -> float:
         spawner.close()
 
 
-async def _floor(seconds: float, namespaces: bool, cgroups: bool) -> float:
-    tree = CgroupTree.detect()[0] if cgroups else None
-    controllers = Controllers.detect(tree) if tree is not None else None
-    thread = CgroupThread(tree, controllers)
-    limits = host_defaults() if controllers is not None else Limits()
-    launch = _launch(os.geteuid() == 0, namespaces, False)  # as a server switches uids
-    spawner = Spawner.start()
-    ids = iter(range(1, 1 << 62))
-    started = 0
-    end = time.perf_counter() + seconds
-
-    async def one() -> None:
-        made = await thread.make(next(ids), limits, "/")
-        try:
-            pid, pidfd, report = await _start(spawner, replace(launch, join=made.join), made.fd)
-        finally:
-            if made.fd is not None:
-                os.close(made.fd)
-        await _settled(pid, pidfd, report)
-        if made.controls is not None:
-            made.controls.usage()  # the OOM counter is read only after a SIGKILL
-        if made.cgroup is not None:
-            deadline = time.monotonic() + EMPTIED
-            while made.cgroup.populated() and time.monotonic() < deadline:
-                await asyncio.sleep(0.001)
-        thread.remove(made.controls, made.cgroup)
-
-    async def loop() -> None:
-        nonlocal started
-        while time.perf_counter() < end:
-            await one()
-            started += 1
-
-    begin = time.perf_counter()
-    try:
-        await asyncio.gather(*(loop() for _ in range(FLOOR_IN_FLIGHT)))
-        return started / (time.perf_counter() - begin)
-    finally:
-        spawner.close()
-        await thread.idle()
-        thread.close()
-        if controllers is not None:
-            controllers.remove()
-        if tree is not None:
-            tree.remove()
-
-
-def floor_rate(seconds: float, namespaces: bool, cgroups: bool) -> float:
-    """Jobs started per second by a bare loop doing each job's kernel work
-    as the server does: a uid of its own (as root), the namespaces and the cgroups
-    (with the default limits) if ``namespaces`` and ``cgroups``."""
-    return asyncio.run(_floor(seconds, namespaces, cgroups))
-
-
 def rate(seconds: float, uid: bool, namespaces: bool, network: bool = False) -> float:
-    return asyncio.run(_rate(seconds, _launch(uid, namespaces, network)))
+    return asyncio.run(_rate(seconds, launch_of(uid, namespaces, network)))
 
 
 def isolated_rate(seconds: float) -> float:
