@@ -98,9 +98,12 @@ async def _report(fd: int, pidfd: int) -> bytes:
     loop = asyncio.get_running_loop()
     lines: list[bytes] = []
     eof = loop.create_future()
-    reports.read_lines(
-        loop, fd, lambda line: lines.append(line.encode()), lambda: eof.set_result(None)
-    )
+
+    def ended() -> None:
+        if not eof.done():  # not when its loop was stopped by another's failure
+            eof.set_result(None)
+
+    reports.read_lines(loop, fd, lambda line: lines.append(line.encode()), ended)
     await eof
     exited = loop.create_future()
     loop.add_reader(pidfd, exited.set_result, None)
