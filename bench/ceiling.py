@@ -20,11 +20,13 @@ import contextlib
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from bench.isolation import launch_of, reaped, start
 from worker.executor import reports
 from worker.executor.cgroups import CgroupTree, JobCgroup
+from worker.executor.changes import changed
 from worker.executor.controllers import Controllers
 from worker.executor.jobcgroups import CgroupThread
 from worker.executor.launcher import Spawner
@@ -97,16 +99,11 @@ async def _report(fd: int, pidfd: int) -> bytes:
     has exited (its pidfd readable)."""
     loop = asyncio.get_running_loop()
     lines: list[bytes] = []
-    eof = loop.create_future()
-
-    def ended() -> None:
-        if not eof.done():  # not when its loop was stopped by another's failure
-            eof.set_result(None)
-
-    reports.read_lines(loop, fd, lambda line: lines.append(line.encode()), ended)
+    eof: asyncio.Future[None] = loop.create_future()
+    reports.read_lines(loop, fd, lambda line: lines.append(line.encode()), _settler(eof))
     await eof
-    exited = loop.create_future()
-    loop.add_reader(pidfd, exited.set_result, None)
+    exited: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(pidfd, _settler(exited))
     try:
         await exited
     finally:
@@ -114,10 +111,23 @@ async def _report(fd: int, pidfd: int) -> bytes:
     return b"\n".join(lines)
 
 
+def _settler(future: asyncio.Future[None]) -> Callable[[], None]:
+    """A callback settling ``future``, if its waiter was not cancelled
+    meanwhile by another loop's failure."""
+
+    def settle() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    return settle
+
+
 async def _emptied(cgroup: JobCgroup | None) -> None:
-    """Its processes out of its cgroup (they leave it as they exit)."""
+    """Its processes out of its cgroup (they leave it as they exit), woken
+    by the kernel's notice as the server's kills are."""
     deadline = time.monotonic() + EMPTIED
     while cgroup is not None and cgroup.populated():
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise RuntimeError(f"{cgroup.path} still has processes {EMPTIED:g} s after its end")
-        await asyncio.sleep(0.001)
+        await changed(cgroup.path / "cgroup.events", left)

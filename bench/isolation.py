@@ -12,6 +12,7 @@ Run in a fresh interpreter of its own (``procs.run_isolated``), as root.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 
@@ -62,9 +63,7 @@ def reaped(pid: int, pidfd: int, report: bytes) -> None:
 
 def _settle(pid: int, pidfd: int, report: int) -> None:
     """Its start reported (EOF, or the init's lines), and it reaped."""
-    data = b""
-    while chunk := os.read(report, 4096):
-        data += chunk
+    data = b"".join(iter(functools.partial(os.read, report, 4096), b""))
     os.close(report)
     reaped(pid, pidfd, data)
 

@@ -1,6 +1,11 @@
-"""A job's snapshot: built afresh while it can change, kept once settled."""
+"""A job's end as it records it, and its snapshot: built afresh while it
+can change, kept once settled."""
 
 from __future__ import annotations
+
+import signal
+
+import pytest
 
 from worker.buffer import OutputBuffer
 from worker.executor.job import Job
@@ -8,10 +13,19 @@ from worker.protocol import JobStatus, Usage
 
 
 class _Controls:
-    """A job's cgroup counters, as far as a snapshot reads them."""
+    """A job's cgroup counters, as far as a job reads them; each OOM
+    counter read noted."""
+
+    def __init__(self, oom_killed: bool = False) -> None:
+        self._oom_killed = oom_killed
+        self.oom_reads = 0
 
     def usage(self) -> Usage:
         return Usage(cpu_seconds=0.5, memory_peak=1 << 20, pids_peak=2)
+
+    def oom_killed(self) -> bool:
+        self.oom_reads += 1
+        return self._oom_killed
 
 
 def job() -> Job:
@@ -47,3 +61,24 @@ def test_a_final_job_is_not_settled_until_its_usage_is_read() -> None:
     settled = ended.snapshot(usage=False)
     assert settled.settled and settled.usage == _Controls().usage()
     assert ended.snapshot() is settled
+
+
+@pytest.mark.parametrize("returncode", [0, 1, -signal.SIGTERM])
+def test_the_oom_counter_is_not_read_for_an_end_the_kernel_did_not_force(
+    returncode: int,
+) -> None:
+    ended = job()
+    ended.controls = controls = _Controls(oom_killed=True)  # type: ignore[assignment]
+    ended.finish(returncode)
+    assert controls.oom_reads == 0 and ended.failure is None
+
+
+@pytest.mark.parametrize(("oom_killed", "failure"), [(True, "oom"), (False, None)])
+def test_a_sigkill_is_an_oom_only_if_the_kernel_counted_one(
+    oom_killed: bool, failure: str | None
+) -> None:
+    ended = job()
+    ended.controls = controls = _Controls(oom_killed)  # type: ignore[assignment]
+    ended.finish(-signal.SIGKILL)
+    assert controls.oom_reads == 1
+    assert ended.status is JobStatus.FAILED and ended.failure == failure

@@ -46,6 +46,18 @@ def home() -> Path | None:
     return hierarchies.v2_home()
 
 
+def keyed(path: Path, key: str) -> bytes | None:
+    """The value of ``key`` in a cgroup file of "key value" lines
+    (``cgroup.events``, ``cpu.stat``, ``memory.oom_control``); None if the
+    file has no such line."""
+    wanted = key.encode()
+    for line in read_file(path).splitlines():
+        name, _, value = line.partition(b" ")
+        if name == wanted:
+            return value
+    return None
+
+
 def _write(path: Path, data: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
@@ -70,11 +82,8 @@ class JobCgroup:
         return self._event("populated") == "1"
 
     def _event(self, name: str) -> str | None:
-        for line in read_file(self.path / "cgroup.events").decode().splitlines():
-            key, _, value = line.partition(" ")
-            if key == name:
-                return value
-        return None
+        value = keyed(self.path / "cgroup.events", name)
+        return None if value is None else value.decode()
 
     def _refuse_if_ours(self, pids: list[int]) -> None:
         if protected_pids().intersection(pids):

@@ -273,9 +273,7 @@ def _put(path: Path, value: object, missing_ok: bool = False) -> None:
 
 
 def _stat(path: Path, key: str) -> int:
-    wanted = key.encode()
-    for line in read_file(path).splitlines():
-        name, _, value = line.partition(b" ")
-        if name == wanted:
-            return int(value)
-    raise ValueError(f"no {key} in {path}")
+    value = cgroups.keyed(path, key)
+    if value is None:
+        raise ValueError(f"no {key} in {path}")
+    return int(value)

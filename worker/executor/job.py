@@ -141,9 +141,10 @@ class Job:
                 self._news.set_result(None)
             self._news = None
 
-    def finish(self, returncode: int, oom: bool = False) -> None:
+    def finish(self, returncode: int) -> None:
         """Record how the job's main process ended (``returncode`` as Popen
-        gives it); ``oom``: the kernel killed it for its memory limit."""
+        gives it), and, for a SIGKILL, whether it was the kernel's for the
+        job's memory limit (the only end that needs that counter read)."""
         if self.kill_reason is None and returncode < 0 and -returncode in self.signals_sent:
             self.kill_reason = "signal"  # it died of a signal its owner sent
         if returncode < 0:
@@ -156,7 +157,8 @@ class Job:
             self.status = states.move(self.status, JobStatus.COMPLETED)
         else:
             self.status = states.move(self.status, JobStatus.FAILED)
-            if oom and returncode == -signal.SIGKILL:
+            killed = returncode == -signal.SIGKILL
+            if killed and self.controls is not None and self.controls.oom_killed():
                 self.failure = "oom"
         self._end()
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 
 import psutil
 
@@ -255,15 +254,9 @@ class Lifecycle:
         the init stays until whatever else of the job is gone."""
         leftovers = self._has_leftovers(job, beside=job.leader.pid if job.leader else None)
         self._pump.drain(job)
-        job.finish(returncode, oom=self._oom(job, returncode))
+        job.finish(returncode)
         if leftovers and job.kill_task is None and not self.closing:
             self._clean_up_after(job)
-
-    def _oom(self, job: Job, returncode: int) -> bool:
-        # The kernel's OOM kill is a SIGKILL: no other end needs the read.
-        return (
-            returncode == -signal.SIGKILL and job.controls is not None and job.controls.oom_killed()
-        )
 
     def _reap(self, job: Job) -> None:
         leader = job.leader
@@ -294,7 +287,7 @@ class Lifecycle:
         """Our child, the job's main process, has ended and been reaped."""
         assert job.leader is not None and job.leader.returncode is not None
         self._pump.drain(job)
-        job.finish(job.leader.returncode, oom=self._oom(job, job.leader.returncode))
+        job.finish(job.leader.returncode)
         if leftovers and job.kill_task is None and not self.closing:
             self._clean_up_after(job)
         elif not leftovers and job.kill_task is None:
