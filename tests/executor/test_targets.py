@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,6 +17,8 @@ import pytest
 from tests.helpers import until
 from worker.executor import targets
 from worker.executor.targets import children
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # A shell with a sleep and a subshell, whose own sleep is a grandchild.
 TREE = "sleep 60 & (sleep 60 & wait) & wait"
@@ -55,3 +61,72 @@ def test_a_process_that_is_gone_has_no_descendants() -> None:
     process = psutil.Process(done.pid)
     done.wait()
     assert children(process, recursive=True) == []
+
+
+def test_a_listed_child_whose_pid_went_to_a_stranger_is_not_taken(
+    tree: psutil.Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list was read while the child lived; by the time it is looked at,
+    it has ended and its PID is a stranger's: a process that is not the
+    parent's child (here one that is not, and never was)."""
+    expected = {p.pid for p in tree.children(recursive=True)}
+    stranger = subprocess.Popen(["sleep", "60"])
+    real = targets.direct_children
+    monkeypatch.setattr(
+        targets,
+        "direct_children",
+        lambda pid=None: [*(real(pid) or []), stranger.pid] if pid == tree.pid else real(pid),
+    )
+    try:
+        assert {p.pid for p in children(tree, recursive=True)} == expected
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+# Run in a PID namespace of its own, where choosing the next PID
+# (ns_last_pid) touches nothing outside: a process the walk knew ends, and
+# its PID goes to a stranger with a child of its own.
+REUSE = """
+import json, os, psutil, subprocess, sys
+from tests.helpers import until
+from worker.executor.targets import descendants
+
+def shell_with_a_child():
+    shell = subprocess.Popen(["sh", "-c", "sleep 60 & wait"])
+    until(lambda: len(psutil.Process(shell.pid).children()) == 1)
+    return shell
+
+known = shell_with_a_child()
+stale = psutil.Process(known.pid)
+for child in stale.children():
+    child.kill()
+known.kill()
+known.wait()
+with open("/proc/sys/kernel/ns_last_pid", "w") as last:
+    last.write(str(known.pid - 1))
+stranger = shell_with_a_child()
+print(json.dumps({
+    "reused": stranger.pid == known.pid,
+    "stale": [p.pid for p in descendants([stale])],
+    "stranger's": [p.pid for p in descendants([psutil.Process(stranger.pid)])],
+}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a PID namespace of its own needs root")
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="no unshare(1) here")
+def test_an_ended_process_whose_pid_was_reused_has_no_descendants() -> None:
+    done = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", REUSE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["reused"], "the stranger did not get the ended process's PID"
+    assert seen["stranger's"], "the walk found nothing even for the stranger itself"
+    assert seen["stale"] == []

@@ -377,16 +377,21 @@ def descendants(roots: Iterable[psutil.Process]) -> set[psutil.Process]:
     seen = {p.pid for p in parents}
     while parents:
         parent = parents.pop()
+        theirs: list[psutil.Process] = []
         for pid in direct_children(parent.pid) or ():  # None: it has ended meanwhile
             if pid in seen:
                 continue
-            seen.add(pid)
             child = process_of(pid)
             with contextlib.suppress(psutil.Error):
-                # One older than its parent has the PID of a child that ended.
-                if child is not None and child.create_time() >= parent.create_time():
-                    found.add(child)
-                    parents.append(child)
+                if child is not None and child.ppid() == parent.pid:
+                    theirs.append(child)
+        # The lists are of whoever holds the PID now: once a process has
+        # ended and been reaped, its PID can go to a stranger. Asked after the
+        # lists were read, a parent still itself held its PID all along.
+        if theirs and parent.is_running():
+            seen.update(child.pid for child in theirs)
+            found.update(theirs)
+            parents.extend(theirs)
     return found
 
 
