@@ -20,6 +20,7 @@ from rich.console import Console
 from bench import RESULTS
 from bench.context import COMMON_FLAGS, Bench
 from bench.figures_api import cli_wall_time, status_latency_under_output, status_throughput
+from bench.figures_bounds import ceiling_jobs_started, floor_jobs_started
 from bench.figures_jobs import (
     kill_tree,
     memory_per_finished_job,
@@ -28,12 +29,7 @@ from bench.figures_jobs import (
     output_capture_default_cap,
 )
 from bench.figures_more import cli_run_wait, job_list_latency, status_during_login_flood
-from bench.figures_starts import (
-    ceiling_jobs_started,
-    isolated_jobs_started,
-    jobs_started,
-    limited_jobs_started,
-)
+from bench.figures_starts import isolated_jobs_started, jobs_started, limited_jobs_started
 from bench.follow import follow_latency
 from bench.machine import busy_meanwhile, code_version, describe, job_cgroups_in_use
 from bench.procs import Https, start_sanic_baseline
@@ -67,6 +63,7 @@ def _figures() -> list[tuple[str, str, FigureFunction]]:
         ("status_rps", "status requests/s", throughput),
         ("jobs_per_s", "jobs started/s", jobs_started),
         ("ceiling_jobs_per_s", "jobs started/s, the ceiling", ceiling_jobs_started),
+        ("floor_jobs_per_s", "jobs started/s, the floor", floor_jobs_started),
         ("isolated_jobs_per_s", "jobs started/s, isolation on", isolated_jobs_started),
         ("limited_jobs_per_s", "jobs started/s, limits on", limited_jobs_started),
         ("capture_mib_s", "output captured MiB/s", output_capture),

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import psutil
+
 from bench.procs import Https, Server, start_worker
 
 T = TypeVar("T")
@@ -51,6 +53,17 @@ class Bench:
 
     def runs_at_least(self, minimum: int) -> int:
         return max(self.runs, minimum)
+
+    def server_processes(self) -> dict[str, int]:
+        """The main server's API, executor and compiled spawner processes, by
+        name (the jobs are the executor's children too; the spawner is the
+        one by that name)."""
+        found = {"API": self.server.api_pid, "executor": self.server.executor_pid}
+        for child in psutil.Process(self.server.executor_pid).children():
+            with contextlib.suppress(psutil.Error):
+                if child.name() == "worker-spawn":
+                    found["spawner"] = child.pid
+        return found
 
     @property
     def server(self) -> Server:

@@ -1,6 +1,5 @@
-"""Figures about starting jobs: their rate (by default, with isolation on,
-with limits asked), and the ceiling over them: the rate of a bare loop
-doing only each job's kernel work."""
+"""Figures about starting jobs: their rate by default, with isolation on,
+and with limits asked (the bounds over them are in figures_bounds.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +7,6 @@ import json
 import os
 import statistics
 
-from bench.baselines import popen_costs
-from bench.ceiling import ceiling_rate
 from bench.context import Bench, alternate
 from bench.figures_api import check_replies
 from bench.httpload import LoadSpec, load, post_request, run_body
@@ -36,7 +33,7 @@ def jobs_started(bench: Bench) -> Figure:
     def failed() -> int:
         return len(bench.client.request("GET", "/jobs?status=failed").json()["jobs"])
 
-    costs = StartCosts()
+    costs = StartCosts(bench.server_processes())
 
     def worker() -> float:
         specs = [LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES
@@ -123,7 +120,7 @@ def limited_jobs_started(bench: Bench) -> Figure:
         figure.error = f"limits not applied here: {state['unapplied_limits']}"
         return figure
 
-    costs = StartCosts()
+    costs = StartCosts(bench.server_processes())
     specs = [LoadSpec(bench.server.port, request, per_process, WINDOW)] * RUN_PROCESSES
     runs = bench.runs_at_least(3)
     figure.worker_runs, figure.baseline_runs = alternate(
@@ -135,45 +132,5 @@ def limited_jobs_started(bench: Bench) -> Figure:
         f"each job in its own cgroups with memory, cpu and pids set ({where}); "
         f"median of {runs}; baseline as for jobs_per_s; "
         + costs.note(statistics.median(figure.baseline_runs), os.cpu_count() or 1)
-    )
-    return figure
-
-
-def ceiling_jobs_started(bench: Bench) -> Figure:
-    """The ceiling over jobs_per_s: a bare loop doing only each job's kernel
-    work as this server does it (its spawner; another uid, the namespaces
-    and the cgroups with the default limits where the server's start-up line
-    says its jobs get them), as many jobs in flight as the server's figure
-    has clients, against the same Popen loop. What a server adds (TLS, HTTP,
-    the pipe to the executor, its records, its pumps) can only start fewer."""
-    figure = Figure(
-        "ceiling_jobs_per_s",
-        "the ceiling: jobs started/s by a bare loop doing only each job's kernel work "
-        "as the server does (no server)",
-        "jobs/s",
-        Target("ratio>=", 0.5),
-        baseline_name="Popen loop, same pipes",
-    )
-    uid = bench.jobs_get("a uid per user")
-    namespaces = bench.jobs_get("PID and mount namespaces")
-    limits: list[str] = []
-
-    def ceiling() -> float:
-        rate: float
-        applied: str
-        rate, applied = run_isolated(ceiling_rate, WINDOW, RUN_CLIENTS, uid, namespaces)
-        limits.append(applied)
-        return rate
-
-    runs = bench.runs_at_least(3)
-    figure.worker_runs, figure.baseline_runs = alternate(
-        runs, ceiling, lambda: run_isolated(popen_costs, WINDOW)[0]
-    )
-    applied = [what for what, on in (("another uid", uid), ("namespaces", namespaces)) if on]
-    figure.note = (
-        f"{', '.join(applied) or 'no isolation'}; {limits[-1]}; through the server's spawner "
-        "and cgroup code, each job's cgroups made, joined, its counters read, removed; "
-        f"not done: the server's reads of /proc, its output pumps; {RUN_CLIENTS} jobs in "
-        f"flight, {WINDOW:g} s windows, median of {runs}"
     )
     return figure
