@@ -128,9 +128,9 @@ class ChildReaper:
 
 
 def _exited(pidfd: int) -> bool:
-    """Whether the process behind ``pidfd`` has exited (it reads ready then)."""
-    try:
-        readable, _, _ = select.select([pidfd], [], [], 0)
-    except (OSError, ValueError):
-        return True  # no longer a usable pidfd: its process is long gone
-    return bool(readable)
+    """Whether the process behind ``pidfd`` has exited (it reads ready then).
+    poll, not select: select refuses descriptors from 1024 on, which a
+    server with a few hundred jobs running has."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))  # POLLNVAL too: no usable pidfd, long gone
