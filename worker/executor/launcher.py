@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import logging
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -169,12 +171,22 @@ class Spawner:
             pidfds = [fd for _, _, raw in ancillary for fd in fds_of(raw)]
             future = self._waiting.get(request_id)
             if future is None or future.done():
+                # Its launch was given up meanwhile: nobody would track it.
+                if pid > 0:
+                    _kill_child(pid)
                 for fd in pidfds:
                     os.close(fd)
                 if pid < 0:  # a refusal of a request it could not even read
                     log.error("the spawner refused request %d: %s", request_id, message)
             elif pid > 0 and pidfds:
                 future.set_result((pid, pidfds[0]))
+            elif pid > 0:
+                # Started, but its pidfd was dropped on the way in: the kernel
+                # does that when we have no descriptor left for it.
+                _kill_child(pid)
+                future.set_exception(
+                    OSError(errno.EMFILE, "its pidfd could not be received (no descriptor left)")
+                )
             else:
                 future.set_exception(OSError(-pid, message))
 
@@ -192,3 +204,15 @@ class Spawner:
             self.process.wait(5)
         if self.process.poll() is None:
             self.process.kill()
+
+
+def _kill_child(pid: int) -> None:
+    """SIGKILL a job process the spawner started (our child: it clones with
+    CLONE_PARENT) that cannot be tracked. Only while it is unreaped, its
+    PID still its own; an init takes its whole PID namespace with it."""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return  # reaped already: the PID may be anyone's now
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

@@ -145,7 +145,10 @@ class Lifecycle:
             self._gone_if_reaped(job)
             raise LaunchFailed(reports.describe(failure, job.command, launch.cwd))
         job.started_at = now_iso()
-        job.main_pid = _only_child(pid) if launch.init else pid
+        if not launch.init:
+            job.main_pid = pid
+        elif job.leader.returncode is None:  # once reaped, its PID may be a stranger's
+            job.main_pid = _only_child(pid)
         if job.on_start is not None:
             job.on_start(job)  # before an end that came meanwhile is told
         job.announce()  # a kill that came while it was being launched goes on
