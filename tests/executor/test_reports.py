@@ -42,3 +42,27 @@ def test_lines_come_as_written_however_split_then_the_end() -> None:
         return lines, ended.is_set()
 
     assert asyncio.run(main()) == (["S", "X256", "E2 exec"], True)
+
+
+def test_a_drain_reads_the_last_words_at_once_without_the_loop() -> None:
+    """The init's end and its last line are ready together; the drain hands
+    over the line (and the end) before the loop gets round to the pipe."""
+    loop = asyncio.new_event_loop()
+    try:
+        read, write = os.pipe()
+        lines: list[str] = []
+        ends: list[bool] = []
+        drain = reports.read_lines(loop, read, lines.append, lambda: ends.append(True))
+        os.write(write, b"S\n")
+        drain()  # the writer lives on: what is there, and no waiting for more
+        assert (lines, ends) == (["S"], [])
+        os.write(write, b"X15\n")
+        os.close(write)
+        drain()
+        assert (lines, ends) == (["S", "X15"], [True])
+        with pytest.raises(OSError):
+            os.fstat(read)  # closed at its end
+        drain()  # once ended, nothing more happens
+        assert ends == [True]
+    finally:
+        loop.close()

@@ -84,6 +84,7 @@ class Job:
     status: JobStatus = JobStatus.RUNNING
     leader: Leader | None = None
     report_fd: int | None = None  # read end of the job's report pipe (jobinit.py)
+    report_drain: Callable[[], None] | None = None  # reads what it holds now
     isolation: Isolation | None = None
     stdin: StdinPipe | None = None  # held open so a job that reads it blocks
     output_fd: int | None = None  # read end of stdout+stderr, until EOF

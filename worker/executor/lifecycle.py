@@ -231,11 +231,13 @@ class Lifecycle:
         job.report_fd = fd
 
         def ended() -> None:  # the command runs (direct), or the init is gone
-            job.report_fd = None
+            job.report_fd = job.report_drain = None
             if not started.done():
                 started.set_result(None)
 
-        reports.read_lines(self._loop, fd, lambda line: self._on_report(job, line, started), ended)
+        job.report_drain = reports.read_lines(
+            self._loop, fd, lambda line: self._on_report(job, line, started), ended
+        )
 
     def _on_report(self, job: Job, line: str, started: asyncio.Future[str | None]) -> None:
         kind, value = line[:1], line[1:]
@@ -277,6 +279,10 @@ class Lifecycle:
         self._leaders.discard(leader.pid)
         self._reaper.unwatch(leader.pid)
         os.close(leader.pidfd)
+        if leader.init and job.report_drain is not None:
+            # Its report pipe and its pidfd turn readable together; its last
+            # words (how the main process ended) come before its own end.
+            job.report_drain()
         if job.launching:
             return  # the launch's outcome decides what this end means
         if job.status.is_final:  # it never started, or its init has told its end
@@ -359,7 +365,7 @@ class Lifecycle:
         if job.report_fd is not None:
             self._loop.remove_reader(job.report_fd)
             os.close(job.report_fd)
-            job.report_fd = None
+            job.report_fd = job.report_drain = None
 
     async def settle(self) -> None:
         await asyncio.gather(*self._cleanups, return_exceptions=True)

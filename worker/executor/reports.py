@@ -22,17 +22,21 @@ def read_lines(
     fd: int,
     on_line: Callable[[str], None],
     on_eof: Callable[[], None],
-) -> None:
+) -> Callable[[], None]:
     """Call ``on_line`` for each line from ``fd`` as it comes, then close
-    ``fd`` and call ``on_eof`` at its end."""
+    ``fd`` and call ``on_eof`` at its end. Returns ``drain``: handle at once
+    every line written so far (and the end, if every writer is gone), for
+    when the writer's end is known before the loop has read its last words."""
     os.set_blocking(fd, False)
     pending = bytearray()
+    closed = False
 
-    def readable() -> None:
+    def readable() -> bool:  # whether more may be there at once
+        nonlocal closed
         try:
             data = os.read(fd, 4096)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         pending.extend(data)
@@ -41,11 +45,18 @@ def read_lines(
             del pending[: end + 1]
             on_line(line)
         if not data:
+            closed = True
             loop.remove_reader(fd)
             os.close(fd)
             on_eof()
+        return not closed
+
+    def drain() -> None:
+        while not closed and readable():
+            pass
 
     loop.add_reader(fd, readable)
+    return drain
 
 
 def describe(failure: str, command: str, cwd: bytes | None) -> str:
