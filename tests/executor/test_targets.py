@@ -88,7 +88,7 @@ def test_a_listed_child_whose_pid_went_to_a_stranger_is_not_taken(
 # (ns_last_pid) touches nothing outside: a process the walk knew ends, and
 # its PID goes to a stranger with a child of its own.
 REUSE = """
-import json, os, psutil, subprocess, sys
+import json, os, psutil, subprocess, sys, time
 from tests.helpers import until
 from worker.executor.targets import descendants
 
@@ -103,9 +103,21 @@ for child in stale.children():
     child.kill()
 known.kill()
 known.wait()
-with open("/proc/sys/kernel/ns_last_pid", "w") as last:
-    last.write(str(known.pid - 1))
-stranger = shell_with_a_child()
+deadline = time.monotonic() + 30
+while True:
+    with open("/proc/sys/kernel/ns_last_pid", "w") as last:
+        last.write(str(known.pid - 1))
+    stranger = shell_with_a_child()
+    if psutil.Process(stranger.pid).create_time() != stale.create_time():
+        break
+    # Born within the same clock tick (10 ms) as the ended process: nothing
+    # tells them apart by PID and start time. A real reuse takes a whole
+    # cycle of PIDs; here, try again in a later tick.
+    for child in psutil.Process(stranger.pid).children():
+        child.kill()
+    stranger.kill()
+    stranger.wait()
+    assert time.monotonic() < deadline, "every stranger was born in the same tick"
 print(json.dumps({
     "reused": stranger.pid == known.pid,
     "stale": [p.pid for p in descendants([stale])],
